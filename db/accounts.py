@@ -1,0 +1,63 @@
+"""Accounts: who may list and delete, and whose media needs credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from db.pool import Pool
+
+
+@dataclass(frozen=True)
+class Account:
+    sid: str
+    friendly_name: str
+    token_salt: bytes
+    token_hash: bytes
+    enforce_media_auth: bool
+    date_created: datetime
+
+
+def _account(row: asyncpg.Record) -> Account:
+    return Account(
+        sid=row["sid"],
+        friendly_name=row["friendly_name"],
+        token_salt=bytes(row["token_salt"]),
+        token_hash=bytes(row["token_hash"]),
+        enforce_media_auth=row["enforce_media_auth"],
+        date_created=row["date_created"],
+    )
+
+
+async def insert_account(
+    pool: Pool, *, sid: str, friendly_name: str, token_salt: bytes, token_hash: bytes
+) -> Account:
+    """Store a new account with its hashed token."""
+    row = await pool.fetchrow(
+        "INSERT INTO accounts (sid, friendly_name, token_salt, token_hash)"
+        " VALUES ($1, $2, $3, $4) RETURNING *",
+        sid,
+        friendly_name,
+        token_salt,
+        token_hash,
+    )
+    assert row is not None
+    return _account(row)
+
+
+async def fetch_account(pool: Pool, sid: str) -> Account | None:
+    """The account with this SID, if any."""
+    row = await pool.fetchrow("SELECT * FROM accounts WHERE sid = $1", sid)
+    return _account(row) if row else None
+
+
+async def set_enforce_media_auth(pool: Pool, sid: str, enforce: bool) -> bool:
+    """Switch media authentication for an account; False when there is no such account."""
+    status = await pool.execute(
+        "UPDATE accounts SET enforce_media_auth = $2, date_updated = now() WHERE sid = $1",
+        sid,
+        enforce,
+    )
+    return bool(status != "UPDATE 0")

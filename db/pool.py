@@ -1,0 +1,29 @@
+"""The asyncpg pool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypeAlias
+
+import asyncpg
+
+Pool: TypeAlias = asyncpg.Pool
+
+
+@asynccontextmanager
+async def open_pool(dsn: str, *, max_size: int = 20, timeout: float = 10.0) -> AsyncIterator[Pool]:
+    """Open a pool lazily, so the service starts, and recovers, while PostgreSQL is away."""
+    pool = asyncpg.create_pool(
+        dsn,
+        min_size=0,
+        max_size=max_size,
+        timeout=timeout,
+        command_timeout=timeout,
+        max_inactive_connection_lifetime=120.0,
+    )
+    await pool
+    try:
+        yield pool
+    finally:
+        pool.terminate()

@@ -1,0 +1,199 @@
+"""Recordings: the rows behind the API, one small query per function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from db.pool import Pool
+
+
+@dataclass(frozen=True)
+class Recording:
+    sid: str
+    account_sid: str
+    call_sid: str
+    duration: int
+    date_created: datetime
+    date_updated: datetime
+    sample_rate: int
+    channels: int
+    wav_key: str
+    wav_size: int
+    wav_etag: str
+    mp3_key: str | None
+    mp3_size: int | None
+    mp3_etag: str | None
+    mp3_error: str | None
+
+
+@dataclass(frozen=True)
+class MediaLookup:
+    """A recording with the account facts its public GET needs, from one query."""
+
+    recording: Recording
+    enforce_media_auth: bool
+    token_salt: bytes
+    token_hash: bytes
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """The list's filters; ``created_before`` is exclusive."""
+
+    call_sid: str | None = None
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+
+
+_COLUMNS = (
+    "r.sid, r.account_sid, r.call_sid, r.duration, r.date_created, r.date_updated,"
+    " r.sample_rate, r.channels, r.wav_key, r.wav_size, r.wav_etag,"
+    " r.mp3_key, r.mp3_size, r.mp3_etag, r.mp3_error"
+)
+
+
+def _recording(row: asyncpg.Record) -> Recording:
+    return Recording(
+        sid=row["sid"],
+        account_sid=row["account_sid"],
+        call_sid=row["call_sid"],
+        duration=row["duration"],
+        date_created=row["date_created"],
+        date_updated=row["date_updated"],
+        sample_rate=row["sample_rate"],
+        channels=row["channels"],
+        wav_key=row["wav_key"],
+        wav_size=row["wav_size"],
+        wav_etag=row["wav_etag"],
+        mp3_key=row["mp3_key"],
+        mp3_size=row["mp3_size"],
+        mp3_etag=row["mp3_etag"],
+        mp3_error=row["mp3_error"],
+    )
+
+
+async def insert_recording(pool: Pool, recording: Recording) -> Recording:
+    """Store a recording whose WAV is already durable in storage."""
+    row = await pool.fetchrow(
+        "INSERT INTO recordings AS r (sid, account_sid, call_sid, duration, date_created,"
+        " date_updated, sample_rate, channels, wav_key, wav_size, wav_etag)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        f" RETURNING {_COLUMNS}",
+        recording.sid,
+        recording.account_sid,
+        recording.call_sid,
+        recording.duration,
+        recording.date_created,
+        recording.date_updated,
+        recording.sample_rate,
+        recording.channels,
+        recording.wav_key,
+        recording.wav_size,
+        recording.wav_etag,
+    )
+    assert row is not None
+    return _recording(row)
+
+
+async def fetch_recording(pool: Pool, account_sid: str, sid: str) -> Recording | None:
+    """A live recording of this account."""
+    row = await pool.fetchrow(
+        f"SELECT {_COLUMNS} FROM recordings r"
+        " WHERE r.account_sid = $1 AND r.sid = $2 AND r.deleted_at IS NULL",
+        account_sid,
+        sid,
+    )
+    return _recording(row) if row else None
+
+
+async def fetch_media(pool: Pool, account_sid: str, sid: str) -> MediaLookup | None:
+    """A live recording of this account and its account's media-auth facts."""
+    row = await pool.fetchrow(
+        f"SELECT {_COLUMNS}, a.enforce_media_auth, a.token_salt, a.token_hash"
+        " FROM recordings r JOIN accounts a ON a.sid = r.account_sid"
+        " WHERE r.account_sid = $1 AND r.sid = $2 AND r.deleted_at IS NULL",
+        account_sid,
+        sid,
+    )
+    if row is None:
+        return None
+    return MediaLookup(
+        recording=_recording(row),
+        enforce_media_auth=row["enforce_media_auth"],
+        token_salt=bytes(row["token_salt"]),
+        token_hash=bytes(row["token_hash"]),
+    )
+
+
+def _where(account_sid: str, filters: ListFilter) -> tuple[str, list[object]]:
+    # Only constant fragments are joined here; every value travels as a $n parameter.
+    clauses = ["r.account_sid = $1", "r.deleted_at IS NULL"]
+    args: list[object] = [account_sid]
+    if filters.call_sid is not None:
+        args.append(filters.call_sid)
+        clauses.append(f"r.call_sid = ${len(args)}")
+    if filters.created_from is not None:
+        args.append(filters.created_from)
+        clauses.append(f"r.date_created >= ${len(args)}")
+    if filters.created_before is not None:
+        args.append(filters.created_before)
+        clauses.append(f"r.date_created < ${len(args)}")
+    return " AND ".join(clauses), args
+
+
+async def count_recordings(pool: Pool, account_sid: str, filters: ListFilter) -> int:
+    """How many live recordings match."""
+    where, args = _where(account_sid, filters)
+    total = await pool.fetchval(f"SELECT count(*) FROM recordings r WHERE {where}", *args)
+    return int(total)
+
+
+async def list_recordings(
+    pool: Pool, account_sid: str, filters: ListFilter, *, limit: int, offset: int
+) -> list[Recording]:
+    """One page of live recordings, newest first, SID breaking ties."""
+    where, args = _where(account_sid, filters)
+    args += [limit, offset]
+    rows = await pool.fetch(
+        f"SELECT {_COLUMNS} FROM recordings r WHERE {where}"
+        f" ORDER BY r.date_created DESC, r.sid DESC LIMIT ${len(args) - 1} OFFSET ${len(args)}",
+        *args,
+    )
+    return [_recording(row) for row in rows]
+
+
+async def tombstone_recording(pool: Pool, account_sid: str, sid: str) -> Recording | None:
+    """Hide a live recording at once; None when there was none to hide."""
+    row = await pool.fetchrow(
+        "UPDATE recordings r SET deleted_at = now()"
+        " WHERE r.account_sid = $1 AND r.sid = $2 AND r.deleted_at IS NULL"
+        f" RETURNING {_COLUMNS}",
+        account_sid,
+        sid,
+    )
+    return _recording(row) if row else None
+
+
+async def purge_recording(pool: Pool, sid: str) -> None:
+    """Forget a tombstoned recording whose objects are gone."""
+    await pool.execute("DELETE FROM recordings WHERE sid = $1 AND deleted_at IS NOT NULL", sid)
+
+
+async def list_tombstones(pool: Pool, *, older_than: datetime, limit: int) -> list[Recording]:
+    """Tombstoned recordings whose objects may still need removing."""
+    rows = await pool.fetch(
+        f"SELECT {_COLUMNS} FROM recordings r"
+        " WHERE r.deleted_at IS NOT NULL AND r.deleted_at <= $1 ORDER BY r.deleted_at LIMIT $2",
+        older_than,
+        limit,
+    )
+    return [_recording(row) for row in rows]
+
+
+async def existing_sids(pool: Pool, sids: list[str]) -> set[str]:
+    """Which of these recording SIDs still have a row, live or tombstoned."""
+    rows = await pool.fetch("SELECT sid FROM recordings WHERE sid = ANY($1::text[])", sids)
+    return {row["sid"] for row in rows}

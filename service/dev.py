@@ -1,0 +1,172 @@
+"""``recordings dev``: PostgreSQL and S3 from pip wheels, demo data, and the API, on one machine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+import uvicorn
+
+from db.accounts import fetch_account
+from service.accounts import create_account
+from service.app import create_app
+from service.cli import migrate_all
+from service.demo import write_demo_wav
+from service.embedded import EmbeddedPostgres, EmbeddedS3
+from service.ingest import ingest_file
+from service.settings import Settings
+from service.sids import new_sid
+from service.state import open_services
+
+DEMO_SECONDS = (4.0, 9.0, 17.0)
+
+
+def _port_free(port: int | None) -> bool:
+    if not port:
+        return False
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _load_state(path: Path) -> dict[str, Any]:
+    if path.exists():
+        state: dict[str, Any] = json.loads(path.read_text())
+        return state
+    return {
+        "s3_access_key": "dev" + secrets.token_hex(8),
+        "s3_secret_key": secrets.token_hex(20),
+        "ingest_token": secrets.token_hex(20),
+    }
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``RECORDINGS_...`` variables that point another command at this stack."""
+    return {
+        "RECORDINGS_DATABASE_URL": settings.database_url,
+        "RECORDINGS_S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
+        "RECORDINGS_S3_BUCKET": settings.s3_bucket,
+        "RECORDINGS_S3_ACCESS_KEY_ID": settings.s3_access_key_id or "",
+        "RECORDINGS_S3_SECRET_ACCESS_KEY": settings.s3_secret_access_key or "",
+        "RECORDINGS_S3_REGION": settings.s3_region,
+        "RECORDINGS_INGEST_TOKEN": settings.ingest_token or "",
+        "RECORDINGS_FFMPEG": settings.ffmpeg_path,
+    }
+
+
+async def _seed(settings: Settings, state: dict[str, Any]) -> list[str]:
+    """The demo account and its recordings, made once and kept between runs."""
+    async with open_services(settings) as services:
+        known = state.get("account_sid")
+        if known and await fetch_account(services.pool, known):
+            return list(state.get("recording_sids", []))
+        account = await create_account(services.pool, "Demo account")
+        state["account_sid"], state["auth_token"] = account.account_sid, account.auth_token
+        sids = []
+        call_sid = new_sid("CA")
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, seconds in enumerate(DEMO_SECONDS):
+                source = write_demo_wav(Path(tmp) / f"demo{i}.wav", seconds, seed=i)
+                recording = await ingest_file(
+                    services.pool,
+                    services.storage,
+                    source=source,
+                    workdir=Path(tmp),
+                    account_sid=account.account_sid,
+                    call_sid=call_sid,
+                    date_created=None,
+                    ffmpeg=settings.ffmpeg_path,
+                    ffmpeg_timeout=settings.ffmpeg_timeout,
+                )
+                sids.append(recording.sid)
+        state["recording_sids"] = sids
+        return sids
+
+
+def banner(base: str, state: dict[str, Any], data_dir: Path) -> str:
+    account, token = state["account_sid"], state["auth_token"]
+    sid = state["recording_sids"][0] if state.get("recording_sids") else "RE..."
+    rec = f"{base}/2008-08-01/Accounts/{account}/Recordings"
+    env = data_dir / "dev.env"
+    upload = f"{base}/internal/Accounts/{account}/Recordings.json?CallSid={new_sid('CA')}"
+    return f"""
+Recordings is running at {base}
+
+  AccountSid:   {account}
+  AuthToken:    {token}
+  Ingest token: {state["ingest_token"]}
+  Settings:     {env}   (set -a; . {env}; set +a; recordings accounts create)
+
+Try:
+  curl -u {account}:{token} {rec}
+  curl -u {account}:{token} '{rec}.json?num=2'
+  curl {rec}/{sid}.xml
+  curl -o {sid}.wav {rec}/{sid}
+  curl -H 'Range: bytes=0-99' -o /dev/null -D - {rec}/{sid}.wav
+  curl -X POST -H 'Authorization: Bearer {state["ingest_token"]}' \\
+       --data-binary @{sid}.wav '{upload}'
+  curl -u {account}:{token} -X DELETE {rec}/{sid}
+
+Press Ctrl-C to stop.
+"""
+
+
+def run_dev(data_dir: Path, *, host: str, port: int) -> None:
+    """Start everything, serve until interrupted, then stop every child started here."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    state_path = data_dir / "dev-state.json"
+    state = _load_state(state_path)
+    pg_port = state.get("pg_port") if _port_free(state.get("pg_port")) else None
+    s3_port = state.get("s3_port") if _port_free(state.get("s3_port")) else None
+    postgres = EmbeddedPostgres(data_dir / "postgres", port=pg_port)
+    s3 = EmbeddedS3(
+        data_dir / "s3",
+        port=s3_port,
+        access_key=state["s3_access_key"],
+        secret_key=state["s3_secret_key"],
+    )
+    try:
+        click.echo("starting PostgreSQL and S3 ...", err=True)
+        postgres.start()
+        s3.start()
+        state["pg_port"], state["s3_port"] = postgres.port, s3.port
+        settings = Settings(
+            database_url=postgres.dsn,
+            s3_endpoint_url=s3.endpoint_url,
+            s3_bucket="recordings",
+            s3_access_key_id=s3.access_key,
+            s3_secret_access_key=s3.secret_key,
+            s3_region="us-east-1",
+            ingest_token=state["ingest_token"],
+        )
+        env = settings_env(settings)
+        (data_dir / "dev.env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        asyncio.run(migrate_all(settings))
+        asyncio.run(_seed(settings, state))
+        state_path.write_text(json.dumps(state, indent=2))
+        state_path.chmod(0o600)
+        click.echo(banner(f"http://{host}:{port}", state, data_dir))
+        config = uvicorn.Config(
+            create_app(settings),
+            host=host,
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=5,
+            log_level="info",
+        )
+        uvicorn.Server(config).run()
+    finally:
+        click.echo("stopping PostgreSQL and S3 ...", err=True)
+        s3.stop()
+        postgres.stop()

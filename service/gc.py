@@ -1,0 +1,80 @@
+"""Garbage collection: purge tombstoned recordings and remove objects no row references."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from db.pool import Pool
+from db.recordings import existing_sids, list_tombstones, purge_recording
+from storage.client import Storage, StoredObject
+
+log = logging.getLogger(__name__)
+# Only keys of the shape this service writes are ever considered; anything else is left alone.
+_KEY = re.compile(r"(AC[0-9a-f]{32})/(RE[0-9a-f]{32})\.(wav|mp3)")
+
+
+@dataclass
+class GcReport:
+    purged_recordings: int = 0
+    orphans_removed: int = 0
+    objects_scanned: int = 0
+
+
+async def purge_tombstones(pool: Pool, storage: Storage, *, retention: timedelta) -> int:
+    """Remove the objects, then the rows, of recordings deleted more than ``retention`` ago."""
+    purged = 0
+    cutoff = datetime.now(UTC) - retention
+    while batch := await list_tombstones(pool, older_than=cutoff, limit=500):
+        for recording in batch:
+            keys = [k for k in (recording.wav_key, recording.mp3_key) if k]
+            keys.append(storage.key(f"{recording.account_sid}/{recording.sid}.mp3"))
+            await storage.delete_objects(sorted(set(keys)))
+            await purge_recording(pool, recording.sid)
+            purged += 1
+    return purged
+
+
+async def remove_orphans(pool: Pool, storage: Storage, *, grace: timedelta) -> tuple[int, int]:
+    """Delete objects older than ``grace`` that no row points at; returns (scanned, removed)."""
+    cutoff = datetime.now(UTC) - grace
+    scanned = removed = 0
+    batch: list[tuple[StoredObject, str]] = []
+
+    async def flush() -> int:
+        if not batch:
+            return 0
+        known = await existing_sids(pool, sorted({sid for _, sid in batch}))
+        doomed = [obj.key for obj, sid in batch if sid not in known]
+        if doomed:
+            await storage.delete_objects(doomed)
+            log.info("removed %d orphaned objects", len(doomed))
+        batch.clear()
+        return len(doomed)
+
+    prefix_length = len(storage.key(""))
+    async for obj in storage.list_objects():
+        scanned += 1
+        match = _KEY.fullmatch(obj.key[prefix_length:])
+        # The grace period covers uploads whose row is not inserted yet.
+        if match is None or obj.last_modified > cutoff:
+            continue
+        batch.append((obj, match[2]))
+        if len(batch) >= 500:
+            removed += await flush()
+    removed += await flush()
+    return scanned, removed
+
+
+async def collect_garbage(
+    pool: Pool, storage: Storage, *, grace: timedelta, retention: timedelta = timedelta(0)
+) -> GcReport:
+    """One full pass of both collections."""
+    report = GcReport()
+    report.purged_recordings = await purge_tombstones(pool, storage, retention=retention)
+    report.objects_scanned, report.orphans_removed = await remove_orphans(
+        pool, storage, grace=grace
+    )
+    return report

@@ -1,0 +1,61 @@
+"""The service's settings: environment variables prefixed ``RECORDINGS_`` (a ``.env`` file too)."""
+
+from __future__ import annotations
+
+import shutil
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RECORDINGS_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = "postgresql://recordings:recordings@127.0.0.1:5432/recordings"
+    database_pool_size: int = Field(default=20, ge=1)
+    database_timeout: float = Field(default=10.0, gt=0)
+
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "recordings"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str = "us-east-1"
+    s3_key_prefix: str = ""
+    s3_max_connections: int = Field(default=128, ge=1)
+    s3_timeout: float = Field(default=30.0, gt=0)
+
+    ingest_token: str | None = None
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
+    tmp_dir: str | None = None
+
+    ffmpeg: str | None = None
+    ffmpeg_timeout: float = Field(default=300.0, gt=0)
+    ffmpeg_max_processes: int = Field(default=2, ge=1)
+    ffmpeg_max_waiting: int = Field(default=64, ge=0)
+    transcode_on_ingest: bool = True
+
+    media_delivery: Literal["proxy", "redirect"] = "proxy"
+    presign_endpoint_url: str | None = None
+    presign_expires: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+
+    public_base_url: str | None = None
+    gc_grace_seconds: int = Field(default=3600, ge=0)
+    stream_chunk_bytes: int = Field(default=256 * 1024, ge=4096)
+
+    @cached_property
+    def ffmpeg_path(self) -> str:
+        """The ffmpeg binary: the setting, else the system's, else the imageio-ffmpeg wheel's."""
+        if self.ffmpeg:
+            return self.ffmpeg
+        found = shutil.which("ffmpeg")
+        if found:
+            return found
+        try:
+            import imageio_ffmpeg
+        except ImportError as exc:
+            raise RuntimeError("no ffmpeg found: install one or set RECORDINGS_FFMPEG") from exc
+        return str(imageio_ffmpeg.get_ffmpeg_exe())

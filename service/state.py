@@ -1,0 +1,58 @@
+"""The long-lived clients every request uses, built once by the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from db.pool import Pool, open_pool
+from service.settings import Settings
+from storage.client import Storage, StorageConfig, open_storage
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    pool: Pool
+    storage: Storage
+
+
+def storage_config(settings: Settings) -> StorageConfig:
+    return StorageConfig(
+        bucket=settings.s3_bucket,
+        endpoint_url=settings.s3_endpoint_url,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key,
+        region=settings.s3_region,
+        key_prefix=settings.s3_key_prefix,
+        max_connections=settings.s3_max_connections,
+        timeout=settings.s3_timeout,
+        presign_endpoint_url=settings.presign_endpoint_url,
+    )
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """Open the database pool and the storage client; close both on the way out."""
+    async with AsyncExitStack() as stack:
+        pool = await stack.enter_async_context(
+            open_pool(
+                settings.database_url,
+                max_size=settings.database_pool_size,
+                timeout=settings.database_timeout,
+            )
+        )
+        storage = await stack.enter_async_context(open_storage(storage_config(settings)))
+        yield Services(settings=settings, pool=pool, storage=storage)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]

@@ -1,0 +1,268 @@
+"""The S3 client: streaming ranged reads, multipart streaming writes, deletes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import anyio
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from storage.errors import ObjectNotFound, StorageUnavailable
+
+PART_SIZE = 8 * 1024 * 1024
+_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    bucket: str
+    endpoint_url: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    region: str = "us-east-1"
+    key_prefix: str = ""
+    max_connections: int = 128
+    timeout: float = 30.0
+    presign_endpoint_url: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    last_modified: datetime
+
+
+@contextlib.contextmanager
+def _translate(key: str | None = None) -> Iterator[None]:
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in _MISSING_CODES or (status == 404 and key is not None):
+            raise ObjectNotFound(key or "") from exc
+        if status >= 500 or status == 0:
+            raise StorageUnavailable(f"storage answered {status} {code}") from exc
+        raise
+    except (BotoCoreError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
+
+
+class ObjectStream:
+    """An open GET of one object (or one byte range of it); always close it."""
+
+    def __init__(self, body: Any, content_length: int) -> None:
+        self._body = body
+        self.content_length = content_length
+
+    async def iter_chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
+        """The body in chunks of at most ``chunk_size``; raises if the transfer is cut short."""
+        # aiobotocore reads 1 KiB at a time by default, which caps a stream near 100 MB/s.
+        received = 0
+        with _translate():
+            async for chunk in self._body.iter_chunks(chunk_size):
+                received += len(chunk)
+                yield chunk
+        if received != self.content_length:
+            raise StorageUnavailable(f"object cut short: {received} of {self.content_length}")
+
+    async def aclose(self) -> None:
+        """Give the connection back (or drop it, when the body was not read to the end)."""
+        self._body.close()
+
+
+class Storage:
+    """One bucket of an S3 server, through one long-lived aiobotocore client."""
+
+    def __init__(self, client: Any, config: StorageConfig, presigner: Any | None = None) -> None:
+        self._client = client
+        self._presigner = presigner or client
+        self.config = config
+        self.bucket = config.bucket
+
+    def key(self, name: str) -> str:
+        """The object key of ``name`` under the configured prefix."""
+        return f"{self.config.key_prefix}{name}"
+
+    async def ensure_bucket(self) -> bool:
+        """Create the bucket when it is missing; True when it was created."""
+        with _translate():
+            try:
+                await self._client.head_bucket(Bucket=self.bucket)
+                return False
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status != 404:
+                    raise
+            try:
+                await self._client.create_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+                return False
+            return True
+
+    async def ping(self) -> None:
+        """Raise unless the bucket answers."""
+        with _translate():
+            await self._client.head_bucket(Bucket=self.bucket)
+
+    async def open_object(
+        self, key: str, first: int | None = None, last: int | None = None
+    ) -> ObjectStream:
+        """Start a GET of the whole object, or of bytes ``first..last`` inclusive."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if first is not None:
+            kwargs["Range"] = f"bytes={first}-{'' if last is None else last}"
+        with _translate(key):
+            response = await self._client.get_object(**kwargs)
+        return ObjectStream(response["Body"], int(response["ContentLength"]))
+
+    async def read_object(self, key: str) -> bytes:
+        """A small object's whole body."""
+        stream = await self.open_object(key)
+        try:
+            return b"".join([chunk async for chunk in stream.iter_chunks(1024 * 1024)])
+        finally:
+            await stream.aclose()
+
+    async def upload_file(self, key: str, path: Path, content_type: str) -> None:
+        """Store a file, in parts when large, never holding more than one part in memory."""
+        size = path.stat().st_size
+        with _translate(), path.open("rb") as source:
+            if size <= PART_SIZE:
+                await self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=await anyio.to_thread.run_sync(source.read),
+                    ContentType=content_type,
+                )
+                return
+            upload = await self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ContentType=content_type
+            )
+            upload_id = upload["UploadId"]
+            try:
+                parts = []
+                number = 1
+                while chunk := await anyio.to_thread.run_sync(source.read, PART_SIZE):
+                    part = await self._client.upload_part(
+                        Bucket=self.bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=chunk,
+                    )
+                    parts.append({"PartNumber": number, "ETag": part["ETag"]})
+                    number += 1
+                await self._client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+            except BaseException:
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await self._client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id
+                    )
+                raise
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        """Store a small object."""
+        with _translate():
+            await self._client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
+            )
+
+    async def delete_objects(self, keys: list[str]) -> None:
+        """Remove objects; a missing one is not an error."""
+        with _translate():
+            for start in range(0, len(keys), 1000):
+                batch = keys[start : start + 1000]
+                if len(batch) == 1:
+                    await self._client.delete_object(Bucket=self.bucket, Key=batch[0])
+                    continue
+                response = await self._client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+                )
+                errors = response.get("Errors") or []
+                if errors:
+                    raise StorageUnavailable(f"could not delete {len(errors)} objects")
+
+    async def object_exists(self, key: str) -> bool:
+        """Whether an object is stored under ``key``."""
+        with _translate(key):
+            try:
+                await self._client.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                    return False
+                raise
+        return True
+
+    async def list_objects(self, prefix: str = "") -> AsyncIterator[StoredObject]:
+        """Every object under the configured prefix plus ``prefix``."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        with _translate():
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.key(prefix)):
+                for item in page.get("Contents", []):
+                    yield StoredObject(item["Key"], int(item["Size"]), item["LastModified"])
+
+    async def presign_get(self, key: str, expires: int, *, filename: str | None = None) -> str:
+        """A short-lived URL that lets a client GET the object from storage directly."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if filename:
+            params["ResponseContentDisposition"] = f'inline; filename="{filename}"'
+        url: str = await self._presigner.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=expires
+        )
+        return url
+
+
+def _client_config(config: StorageConfig) -> AioConfig:
+    return AioConfig(
+        connect_timeout=min(5.0, config.timeout),
+        read_timeout=config.timeout,
+        retries={"max_attempts": 2, "mode": "standard"},
+        max_pool_connections=config.max_connections,
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        # S3-compatible servers differ in their support of the newer default checksums.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_storage(config: StorageConfig) -> AsyncIterator[Storage]:
+    """One client for the life of the process (and one more for presigning, if it differs)."""
+    session = get_session()
+    common: dict[str, Any] = {
+        "region_name": config.region,
+        "aws_access_key_id": config.access_key_id,
+        "aws_secret_access_key": config.secret_access_key,
+        "config": _client_config(config),
+    }
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(
+            session.create_client("s3", endpoint_url=config.endpoint_url, **common)
+        )
+        presigner = None
+        if config.presign_endpoint_url and config.presign_endpoint_url != config.endpoint_url:
+            presigner = await stack.enter_async_context(
+                session.create_client("s3", endpoint_url=config.presign_endpoint_url, **common)
+            )
+        yield Storage(client, config, presigner)

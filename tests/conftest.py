@@ -1,0 +1,201 @@
+"""Real servers for the tests: PostgreSQL, SeaweedFS S3 and the service on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+
+from db.migrations import apply_migrations
+from service.accounts import create_account
+from service.app import create_app
+from service.demo import write_demo_wav
+from service.embedded import EmbeddedPostgres, EmbeddedS3, free_port
+from service.settings import Settings
+from service.sids import new_sid
+from service.state import storage_config
+from storage.client import open_storage
+
+INGEST_TOKEN = "test-ingest-token-" + secrets.token_hex(8)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    server.start()
+    try:
+        asyncio.run(apply_migrations(server.dsn))
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedS3]:
+    server = EmbeddedS3(tmp_path_factory.mktemp("s3") / "data")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def make_settings(postgres: EmbeddedPostgres, s3: EmbeddedS3, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": postgres.dsn,
+        "s3_endpoint_url": s3.endpoint_url,
+        "s3_bucket": "recordings-tests",
+        "s3_access_key_id": s3.access_key,
+        "s3_secret_access_key": s3.secret_key,
+        "s3_region": "us-east-1",
+        "ingest_token": INGEST_TOKEN,
+        "s3_timeout": 10.0,
+        "database_timeout": 5.0,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings(postgres: EmbeddedPostgres, s3: EmbeddedS3) -> Settings:
+    settings = make_settings(postgres, s3)
+
+    async def bucket() -> None:
+        async with open_storage(storage_config(settings)) as storage:
+            await storage.ensure_bucket()
+
+    asyncio.run(bucket())
+    return settings
+
+
+class ServerThread:
+    """The service under a real uvicorn, in a thread of the test process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=self.port,
+            loop="asyncio",
+            http="httptools",
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the service did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def server(settings: Settings) -> Iterator[ServerThread]:
+    with ServerThread(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server: ServerThread) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        yield http
+
+
+@dataclass(frozen=True)
+class Account:
+    sid: str
+    token: str
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.sid, self.token)
+
+    @property
+    def base(self) -> str:
+        return f"/2008-08-01/Accounts/{self.sid}/Recordings"
+
+
+def new_account(dsn: str) -> Account:
+    async def go() -> Account:
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+        try:
+            made = await create_account(pool, "test")
+        finally:
+            await pool.close()
+        return Account(made.account_sid, made.auth_token)
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def account(settings: Settings) -> Account:
+    return new_account(settings.database_url)
+
+
+@pytest.fixture
+def other_account(settings: Settings) -> Account:
+    return new_account(settings.database_url)
+
+
+@pytest.fixture(scope="session")
+def demo_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    path = tmp_path_factory.mktemp("audio") / "demo.wav"
+    return write_demo_wav(path, 3.0).read_bytes()
+
+
+Ingest = Callable[..., httpx.Response]
+
+
+@pytest.fixture
+def ingest(client: httpx.Client, demo_wav: bytes) -> Ingest:
+    def upload(
+        account: Account,
+        body: bytes | None = None,
+        *,
+        call_sid: str | None = None,
+        date_created: str | None = None,
+        suffix: str = ".json",
+        expect: int | None = 201,
+    ) -> httpx.Response:
+        params = {"CallSid": call_sid or new_sid("CA")}
+        if date_created:
+            params["DateCreated"] = date_created
+        response = client.post(
+            f"/internal/Accounts/{account.sid}/Recordings{suffix}",
+            params=params,
+            content=demo_wav if body is None else body,
+            headers={"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "audio/x-wav"},
+        )
+        if expect is not None:
+            assert response.status_code == expect, response.text
+        return response
+
+    return upload
+
+
+def run(coro_factory: Callable[[], object]) -> object:
+    return asyncio.run(coro_factory())  # type: ignore[arg-type]
+
+
+TESTS_DIR = Path(__file__).parent
