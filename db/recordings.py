@@ -27,6 +27,7 @@ class Recording:
     mp3_size: int | None
     mp3_etag: str | None
     mp3_error: str | None
+    mp3_created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class ListFilter:
 _COLUMNS = (
     "r.sid, r.account_sid, r.call_sid, r.duration, r.date_created, r.date_updated,"
     " r.sample_rate, r.channels, r.wav_key, r.wav_size, r.wav_etag,"
-    " r.mp3_key, r.mp3_size, r.mp3_etag, r.mp3_error"
+    " r.mp3_key, r.mp3_size, r.mp3_etag, r.mp3_error, r.mp3_created_at"
 )
 
 
@@ -72,6 +73,7 @@ def _recording(row: asyncpg.Record) -> Recording:
         mp3_size=row["mp3_size"],
         mp3_etag=row["mp3_etag"],
         mp3_error=row["mp3_error"],
+        mp3_created_at=row["mp3_created_at"],
     )
 
 
@@ -163,6 +165,35 @@ async def list_recordings(
         *args,
     )
     return [_recording(row) for row in rows]
+
+
+async def fetch_recording_by_sid(pool: Pool, sid: str) -> Recording | None:
+    """A live recording, whatever its account (for workers, which get only the SID)."""
+    row = await pool.fetchrow(
+        f"SELECT {_COLUMNS} FROM recordings r WHERE r.sid = $1 AND r.deleted_at IS NULL", sid
+    )
+    return _recording(row) if row else None
+
+
+async def set_mp3(pool: Pool, sid: str, *, key: str, size: int, etag: str) -> Recording | None:
+    """Record a cached MP3 that is durable in storage; None when the recording is gone."""
+    row = await pool.fetchrow(
+        "UPDATE recordings r SET mp3_key = $2, mp3_size = $3, mp3_etag = $4,"
+        " mp3_error = NULL, mp3_created_at = now()"
+        f" WHERE r.sid = $1 AND r.deleted_at IS NULL RETURNING {_COLUMNS}",
+        sid,
+        key,
+        size,
+        etag,
+    )
+    return _recording(row) if row else None
+
+
+async def set_mp3_error(pool: Pool, sid: str, message: str) -> None:
+    """Remember that this recording's audio cannot be transcoded, so it is not retried."""
+    await pool.execute(
+        "UPDATE recordings SET mp3_error = $2 WHERE sid = $1 AND deleted_at IS NULL", sid, message
+    )
 
 
 async def tombstone_recording(pool: Pool, account_sid: str, sid: str) -> Recording | None:

@@ -8,17 +8,18 @@ whose header we have checked against the file size, never from a container's cla
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import struct
-import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
-import ffmpeg as ffmpeg_lib  # type: ignore[import-untyped]
+import ffmpeg as ffmpeg_lib  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["AudioError", "AudioInfo", "parse_pcm_wav", "prepare_wav"]
+from service.ffmpeg import file_chunks, run_ffmpeg
+
+__all__ = ("AudioError", "AudioInfo", "parse_pcm_wav", "prepare_wav")
 
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 384_000
@@ -37,8 +38,6 @@ _MAX_CHUNKS = 1024
 # fmt is 16..40 bytes in practice; anything huge is not something a browser expects.
 _MAX_FMT_SIZE = 1024
 
-_FEED_CHUNK = 256 * 1024
-_STDERR_TAIL = 4 * 1024
 
 _MSG_UNDECODABLE = "The uploaded file could not be decoded as audio"
 _MSG_EMPTY = "The uploaded audio is empty"
@@ -265,25 +264,22 @@ def _build_args(ffmpeg: str, dst: Path, sample_rate: int | None) -> list[str]:
     stream = ffmpeg_lib.input("pipe:0", protocol_whitelist="pipe")["a:0"]
     # "file:" stops a ':' in the work directory path being parsed as a protocol name.
     node = stream.output(f"file:{dst}", **out_opts)
-    node = node.global_args("-nostdin", "-hide_banner", "-loglevel", "error").overwrite_output()
+    # -n: never overwrite; the name is fresh, so an existing file means something is wrong.
+    node = node.global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-n")
     return cast(list[str], node.compile(cmd=ffmpeg))
 
 
 async def _transcode(
     src: Path, workdir: Path, *, ffmpeg: str, deadline: float, sample_rate: int | None
 ) -> Path:
-    # mkstemp reserves the name atomically, so concurrent uploads sharing workdir never
-    # collide; ffmpeg then overwrites the empty placeholder (-y).
-    fd, name = await asyncio.to_thread(
-        tempfile.mkstemp, suffix=".wav", prefix="audio-", dir=workdir
-    )
-    os.close(fd)
-    dst = Path(name)
+    # Naming only, no I/O: a cancellation before ffmpeg starts then has nothing to clean up.
+    dst = workdir / f"audio-{uuid.uuid4().hex}.wav"
     try:
         remaining = deadline - asyncio.get_running_loop().time()
-        returncode, stderr = await _run_ffmpeg(
-            _build_args(ffmpeg, dst, sample_rate), src, timeout=remaining
+        result = await run_ffmpeg(
+            _build_args(ffmpeg, dst, sample_rate), file_chunks(src), timeout=remaining
         )
+        returncode, stderr = result.returncode, result.stderr
         if returncode is None:
             raise AudioError(_MSG_TIMEOUT, stderr)
         if returncode != 0:
@@ -298,77 +294,3 @@ async def _transcode(
         await asyncio.shield(asyncio.to_thread(dst.unlink, missing_ok=True))
         raise
     return dst
-
-
-async def _run_ffmpeg(args: list[str], src: Path, *, timeout: float) -> tuple[int | None, str]:
-    """Run ffmpeg with ``src`` on stdin; return (exit code or None on timeout, stderr tail)."""
-    proc = await asyncio.create_subprocess_exec(
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        # Own process group, so a timeout or cancellation can kill anything it spawned.
-        start_new_session=True,
-        # FFREPORT and friends in our environment would make ffmpeg write files of its own.
-        env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"},
-    )
-    assert proc.stdin is not None and proc.stderr is not None
-    tail = bytearray()
-    feeder = asyncio.create_task(_feed_stdin(proc.stdin, src))
-    reader = asyncio.create_task(_collect_tail(proc.stderr, tail))
-    returncode: int | None = None
-    try:
-        try:
-            async with asyncio.timeout(max(timeout, 0.0)):
-                # Waiting for stderr EOF as well means all of ffmpeg's messages are in.
-                await reader
-                returncode = await proc.wait()
-        except TimeoutError:
-            returncode = None
-    finally:
-        await asyncio.shield(_kill_and_reap(proc, feeder, reader))
-    if not feeder.cancelled() and (exc := feeder.exception()) is not None:
-        # Failing to read our own staged upload is a server fault, not bad audio.
-        raise exc
-    return returncode, tail.decode("utf-8", errors="replace").strip()
-
-
-async def _kill_and_reap(
-    proc: asyncio.subprocess.Process, feeder: asyncio.Task[None], reader: asyncio.Task[None]
-) -> None:
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-    await proc.wait()
-    for task in (feeder, reader):
-        task.cancel()
-    # Retrieve the tasks' outcomes so no "exception was never retrieved" noise remains.
-    await asyncio.gather(feeder, reader, return_exceptions=True)
-
-
-async def _feed_stdin(stdin: asyncio.StreamWriter, src: Path) -> None:
-    try:
-        f = await asyncio.to_thread(src.open, "rb")
-        try:
-            while chunk := await asyncio.to_thread(f.read, _FEED_CHUNK):
-                stdin.write(chunk)
-                await stdin.drain()
-        finally:
-            f.close()
-        stdin.close()
-        await stdin.wait_closed()
-    except (BrokenPipeError, ConnectionResetError):
-        # ffmpeg stops reading once it has decided the input is bad (or has been killed);
-        # its exit status is what reports the failure.
-        pass
-    finally:
-        stdin.close()
-
-
-async def _collect_tail(stream: asyncio.StreamReader, tail: bytearray) -> None:
-    # Only the end is kept: ffmpeg repeats per-packet errors, and the last lines say why
-    # it stopped.
-    while chunk := await stream.read(65536):
-        tail += chunk
-        if len(tail) > _STDERR_TAIL:
-            del tail[: len(tail) - _STDERR_TAIL]

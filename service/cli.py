@@ -21,6 +21,7 @@ from service.accounts import create_account
 from service.audio import AudioError
 from service.gc import collect_garbage
 from service.ingest import ingest_file, parse_timestamp
+from service.queue import install_queue
 from service.settings import Settings
 from service.sids import is_account_sid, is_call_sid, new_sid
 from service.state import open_services, storage_config
@@ -62,12 +63,23 @@ def serve(host: str, port: int) -> None:
 async def migrate_all(settings: Settings) -> list[str]:
     """Apply the database migrations and create the bucket; safe to run from many replicas."""
     applied = await apply_migrations(settings.database_url)
+    queue_created = await install_queue(settings.database_url)
     async with open_storage(storage_config(settings)) as storage:
         created = await storage.ensure_bucket()
     done = [f"migration {m.version:04d}_{m.name}" for m in applied]
+    if queue_created:
+        done.append("job queue tables")
     if created:
         done.append(f"bucket {settings.s3_bucket}")
     return done
+
+
+@main.command()
+def worker() -> None:
+    """Make MP3s from the job queue, RECORDINGS_FFMPEG_MAX_PROCESSES ffmpeg runs at a time."""
+    from service.jobs import run_worker
+
+    _run(run_worker)
 
 
 @main.command()
@@ -175,6 +187,7 @@ def import_(
                                 date_created=created,
                                 ffmpeg=settings.ffmpeg_path,
                                 ffmpeg_timeout=settings.ffmpeg_timeout,
+                                enqueue_mp3=settings.transcode_on_ingest,
                             )
                         except AudioError as exc:
                             failures += 1

@@ -20,6 +20,7 @@ from service.cli import migrate_all
 from service.demo import write_demo_wav
 from service.embedded import EmbeddedPostgres, EmbeddedS3
 from service.ingest import ingest_file
+from service.jobs import consume
 from service.settings import Settings
 from service.sids import new_sid
 from service.state import open_services
@@ -86,10 +87,23 @@ async def _seed(settings: Settings, state: dict[str, Any]) -> list[str]:
                     date_created=None,
                     ffmpeg=settings.ffmpeg_path,
                     ffmpeg_timeout=settings.ffmpeg_timeout,
+                    enqueue_mp3=settings.transcode_on_ingest,
                 )
                 sids.append(recording.sid)
         state["recording_sids"] = sids
         return sids
+
+
+async def _serve_with_worker(server: uvicorn.Server, settings: Settings) -> None:
+    """The API and an MP3 worker in one process, stopping together on Ctrl-C."""
+    stop = asyncio.Event()
+    async with open_services(settings) as services:
+        worker = asyncio.create_task(consume(services, stop, concurrency=1))
+        try:
+            await server.serve()
+        finally:
+            stop.set()
+            await asyncio.wait_for(worker, timeout=10)
 
 
 def banner(base: str, state: dict[str, Any], data_dir: Path) -> str:
@@ -165,7 +179,7 @@ def run_dev(data_dir: Path, *, host: str, port: int) -> None:
             timeout_graceful_shutdown=5,
             log_level="info",
         )
-        uvicorn.Server(config).run()
+        asyncio.run(_serve_with_worker(uvicorn.Server(config), settings))
     finally:
         click.echo("stopping PostgreSQL and S3 ...", err=True)
         s3.stop()

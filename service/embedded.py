@@ -26,6 +26,7 @@ from typing import Any, Self, cast
 
 __all__ = [
     "LOOPBACK",
+    "SEAWEED_GRPC_OFFSET",
     "EmbeddedPostgres",
     "EmbeddedS3",
     "free_port",

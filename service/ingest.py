@@ -13,6 +13,7 @@ import anyio
 
 from db.pool import Pool
 from db.recordings import Recording, insert_recording
+from service import queue
 from service.audio import prepare_wav
 from service.sids import new_sid
 from storage.client import Storage
@@ -60,6 +61,7 @@ async def ingest_file(
     date_created: datetime | None,
     ffmpeg: str,
     ffmpeg_timeout: float,
+    enqueue_mp3: bool = False,
 ) -> Recording:
     """Store ``source`` as a new recording; the row is written only once the object is durable.
 
@@ -73,7 +75,7 @@ async def ingest_file(
     created = date_created or datetime.now(UTC)
     await storage.upload_file(key, wav, WAV_TYPE)
     try:
-        return await insert_recording(
+        recording = await insert_recording(
             pool,
             Recording(
                 sid=sid,
@@ -98,3 +100,10 @@ async def ingest_file(
         with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
             await storage.delete_objects([key])
         raise
+    if enqueue_mp3:
+        try:
+            await queue.enqueue_mp3(pool, sid)
+        except Exception as exc:
+            # The recording is safe; its MP3 will be made on the first request instead.
+            log.warning("could not enqueue the MP3 of %s: %s", sid, exc)
+    return recording

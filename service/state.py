@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from db.pool import Pool, open_pool
 from service.settings import Settings
+from service.transcoder import Transcoder
 from storage.client import Storage, StorageConfig, open_storage
 
 
@@ -19,6 +20,7 @@ class Services:
     settings: Settings
     pool: Pool
     storage: Storage
+    transcoder: Transcoder
 
 
 def storage_config(settings: Settings) -> StorageConfig:
@@ -47,7 +49,16 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             )
         )
         storage = await stack.enter_async_context(open_storage(storage_config(settings)))
-        yield Services(settings=settings, pool=pool, storage=storage)
+        transcoder = Transcoder(
+            pool,
+            storage,
+            ffmpeg=lambda: settings.ffmpeg_path,
+            timeout=settings.ffmpeg_timeout,
+            max_processes=settings.ffmpeg_max_processes,
+            max_waiting=settings.ffmpeg_max_waiting,
+            tmp_dir=settings.tmp_dir,
+        )
+        yield Services(settings=settings, pool=pool, storage=storage, transcoder=transcoder)
 
 
 def get_services(request: Request) -> Services:

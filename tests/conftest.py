@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from service.accounts import create_account
 from service.app import create_app
 from service.demo import write_demo_wav
 from service.embedded import EmbeddedPostgres, EmbeddedS3, free_port
+from service.queue import install_queue
 from service.settings import Settings
 from service.sids import new_sid
 from service.state import storage_config
@@ -28,15 +32,29 @@ from storage.client import open_storage
 INGEST_TOKEN = "test-ingest-token-" + secrets.token_hex(8)
 
 
-@pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
-    server.start()
+@contextmanager
+def running_postgres() -> Iterator[EmbeddedPostgres]:
+    """A migrated PostgreSQL in its own directory under /tmp.
+
+    Not under pytest's tmp_path: another pytest run resets that tree to mode 0700, and the
+    server (which runs as an unprivileged user when the tests run as root) would lose its data.
+    """
+    root = Path(tempfile.mkdtemp(prefix="recordings-pg-"))
+    server = EmbeddedPostgres(root / "data")
     try:
+        server.start()
         asyncio.run(apply_migrations(server.dsn))
+        asyncio.run(install_queue(server.dsn))
         yield server
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[EmbeddedPostgres]:
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +78,8 @@ def make_settings(postgres: EmbeddedPostgres, s3: EmbeddedS3, **overrides: objec
         "ingest_token": INGEST_TOKEN,
         "s3_timeout": 10.0,
         "database_timeout": 5.0,
+        # Tests that want the worker's eager MP3s turn this on; the rest leave no queue behind.
+        "transcode_on_ingest": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -25,15 +25,18 @@ FLOAT_GUID = bytes.fromhex("0300000000001000800000aa00389b71")
 
 @pytest.fixture(scope="session")
 def ffmpeg_exe() -> str:
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
 @pytest.fixture(autouse=True)
 def no_leftover_children() -> Iterator[None]:
+    # Session fixtures elsewhere in the suite run servers as children; only new ones count.
+    me = psutil.Process()
+    before = set(me.children(recursive=True))
     yield
     # Zombies are listed too, so this catches both unkilled and unreaped ffmpeg processes.
-    children = psutil.Process().children(recursive=True)
-    assert children == [], f"child processes left behind: {children}"
+    left = set(me.children(recursive=True)) - before
+    assert not left, f"child processes left behind: {left}"
 
 
 @pytest.fixture
@@ -43,7 +46,9 @@ def workdir(tmp_path: Path) -> Path:
     return d
 
 
-def run_prepare(src: Path, workdir: Path, ffmpeg: str, timeout: float = 60.0) -> tuple[Path, AudioInfo]:
+def run_prepare(
+    src: Path, workdir: Path, ffmpeg: str, timeout: float = 60.0
+) -> tuple[Path, AudioInfo]:
     return asyncio.run(prepare_wav(src, workdir, ffmpeg=ffmpeg, timeout=timeout))
 
 
@@ -125,8 +130,15 @@ def assert_normalised(
 
 @pytest.mark.parametrize(
     ("frames", "rate", "expected"),
-    [(20_000, 8000, 3), (19_999, 8000, 2), (4000, 8000, 1), (3999, 8000, 0), (8000, 8000, 1),
-     (0, 8000, 0), (66_150, 44_100, 2)],
+    [
+        (20_000, 8000, 3),
+        (19_999, 8000, 2),
+        (4000, 8000, 1),
+        (3999, 8000, 0),
+        (8000, 8000, 1),
+        (0, 8000, 0),
+        (66_150, 44_100, 2),
+    ],
 )
 def test_whole_seconds_rounds_half_up(frames: int, rate: int, expected: int) -> None:
     info = AudioInfo(rate, 2, 16, 44, frames * 4)
@@ -138,8 +150,9 @@ def test_whole_seconds_rounds_half_up(frames: int, rate: int, expected: int) -> 
 # --- pass-through of well-formed PCM WAV -------------------------------------------------
 
 
-def test_wellformed_8k_mono_wav_is_returned_unchanged(tmp_path: Path, workdir: Path,
-                                                      ffmpeg_exe: str) -> None:
+def test_wellformed_8k_mono_wav_is_returned_unchanged(
+    tmp_path: Path, workdir: Path, ffmpeg_exe: str
+) -> None:
     src = write_wave(tmp_path / "call.wav", rate=8000, channels=1, width=2, frames=28_000)
     before = sha256(src)
     dst, info = run_prepare(src, workdir, ffmpeg_exe)
@@ -151,19 +164,21 @@ def test_wellformed_8k_mono_wav_is_returned_unchanged(tmp_path: Path, workdir: P
     assert list(workdir.iterdir()) == []
 
 
-def test_list_chunks_before_and_after_data_pass_through(tmp_path: Path, workdir: Path,
-                                                        ffmpeg_exe: str) -> None:
+def test_list_chunks_before_and_after_data_pass_through(
+    tmp_path: Path, workdir: Path, ffmpeg_exe: str
+) -> None:
     data = bytes(range(256)) * 40  # 10240 bytes = 5120 frames of 16-bit mono
     list_before = chunk(b"LIST", b"INFOISFT\x05\x00\x00\x00test\x00")  # odd size, padded
     list_after = chunk(b"LIST", b"INFOICMT\x03\x00\x00\x00hi\x00")
     src = tmp_path / "list.wav"
-    src.write_bytes(riff(chunk(b"fmt ", fmt_pcm(16_000, 1, 16)), list_before,
-                         chunk(b"data", data), list_after))
+    src.write_bytes(
+        riff(chunk(b"fmt ", fmt_pcm(16_000, 1, 16)), list_before, chunk(b"data", data), list_after)
+    )
     before = sha256(src)
     dst, info = run_prepare(src, workdir, ffmpeg_exe)
     assert dst == src and sha256(src) == before
     assert info.data_offset == 12 + 8 + 16 + len(list_before) + 8
-    assert src.read_bytes()[info.data_offset:info.data_offset + info.data_bytes] == data
+    assert src.read_bytes()[info.data_offset : info.data_offset + info.data_bytes] == data
     assert info.frames == 5120
     assert info.duration_seconds == 0.32
 
@@ -171,8 +186,14 @@ def test_list_chunks_before_and_after_data_pass_through(tmp_path: Path, workdir:
 def test_unknown_chunk_before_fmt_and_odd_data_with_pad_byte(tmp_path: Path) -> None:
     data = b"\x80" * 8001  # 8-bit mono, odd length needs a pad byte before the next chunk
     src = tmp_path / "odd.wav"
-    src.write_bytes(riff(chunk(b"JUNK", b"\x00" * 28), chunk(b"fmt ", fmt_pcm(8000, 1, 8)),
-                         chunk(b"data", data), chunk(b"LIST", b"INFO")))
+    src.write_bytes(
+        riff(
+            chunk(b"JUNK", b"\x00" * 28),
+            chunk(b"fmt ", fmt_pcm(8000, 1, 8)),
+            chunk(b"data", data),
+            chunk(b"LIST", b"INFO"),
+        )
+    )
     info = parse_pcm_wav(src)
     assert info is not None
     assert (info.data_offset, info.data_bytes, info.frames) == (12 + 36 + 24 + 8, 8001, 8001)
@@ -187,8 +208,9 @@ def test_missing_final_pad_byte_is_tolerated(tmp_path: Path) -> None:
     assert info is not None and info.data_bytes == 101
 
 
-def test_wave_format_extensible_pcm_passes_through(tmp_path: Path, workdir: Path,
-                                                   ffmpeg_exe: str) -> None:
+def test_wave_format_extensible_pcm_passes_through(
+    tmp_path: Path, workdir: Path, ffmpeg_exe: str
+) -> None:
     data = random.Random(7).randbytes(6 * 4800)  # 24-bit stereo, 4800 frames
     src = tmp_path / "ext.wav"
     src.write_bytes(riff(chunk(b"fmt ", fmt_extensible(48_000, 2, 24)), chunk(b"data", data)))
@@ -208,8 +230,9 @@ def test_8bit_wav_passes_through(tmp_path: Path, workdir: Path, ffmpeg_exe: str)
     assert info.frames == 22_050
 
 
-def test_stereo_44k_wav_from_ffmpeg_passes_through(tmp_path: Path, workdir: Path,
-                                                   ffmpeg_exe: str) -> None:
+def test_stereo_44k_wav_from_ffmpeg_passes_through(
+    tmp_path: Path, workdir: Path, ffmpeg_exe: str
+) -> None:
     # ffmpeg's default WAV has a LIST/ISFT chunk ahead of data.
     src = gen(ffmpeg_exe, tmp_path / "st.wav", *sine(44_100, 1.5, channels=2))
     dst, info = run_prepare(src, workdir, ffmpeg_exe)
@@ -252,8 +275,10 @@ GOOD_DATA = chunk(b"data", b"\x01\x02" * 100)
         pytest.param(riff(GOOD_FMT, GOOD_DATA, form=b"AVI "), id="not-wave"),
         pytest.param(b"RIFX" + riff(GOOD_FMT, GOOD_DATA)[4:], id="rifx"),
         pytest.param(b"RF64" + riff(GOOD_FMT, GOOD_DATA)[4:], id="rf64"),
-        pytest.param(riff(GOOD_FMT, chunk(b"data", b"\x01\x02" * 100, declared=0x7FFFFFF0)),
-                     id="data-claims-more-than-file"),
+        pytest.param(
+            riff(GOOD_FMT, chunk(b"data", b"\x01\x02" * 100, declared=0x7FFFFFF0)),
+            id="data-claims-more-than-file",
+        ),
         pytest.param(riff(GOOD_FMT, GOOD_DATA, riff_size=0xFFFFFFFF), id="riff-size-placeholder"),
         pytest.param(riff(GOOD_FMT, GOOD_DATA, riff_size=1000), id="riff-size-too-big"),
         pytest.param(riff(GOOD_FMT, GOOD_DATA, riff_size=100), id="riff-size-too-small"),
@@ -266,30 +291,46 @@ GOOD_DATA = chunk(b"data", b"\x01\x02" * 100)
         pytest.param(riff(GOOD_FMT, GOOD_FMT, GOOD_DATA), id="two-fmt"),
         pytest.param(riff(GOOD_FMT, GOOD_DATA, GOOD_DATA), id="two-data"),
         pytest.param(riff(chunk(b"fmt ", fmt_pcm(8000, 1, 16)[:14]), GOOD_DATA), id="short-fmt"),
-        pytest.param(riff(chunk(b"fmt ", fmt_pcm(8000, 1, 32, tag=3)), chunk(b"data", b"\0" * 8)),
-                     id="ieee-float"),
+        pytest.param(
+            riff(chunk(b"fmt ", fmt_pcm(8000, 1, 32, tag=3)), chunk(b"data", b"\0" * 8)),
+            id="ieee-float",
+        ),
         pytest.param(riff(chunk(b"fmt ", fmt_pcm(8000, 1, 8, tag=7)), GOOD_DATA), id="mulaw"),
-        pytest.param(riff(chunk(b"fmt ", fmt_extensible(8000, 1, 32, FLOAT_GUID)),
-                          chunk(b"data", b"\0" * 8)), id="extensible-float"),
-        pytest.param(riff(chunk(b"fmt ", fmt_extensible(8000, 1, 16)[:30]), GOOD_DATA),
-                     id="extensible-short"),
-        pytest.param(riff(chunk(b"fmt ", struct.pack("<HHIIHH", 1, 1, 8000, 24000, 3, 12)),
-                          GOOD_DATA), id="12-bit"),
-        pytest.param(riff(chunk(b"fmt ", struct.pack("<HHIIHH", 1, 1, 8000, 8000, 2, 16)),
-                          GOOD_DATA), id="bad-byte-rate"),
-        pytest.param(riff(chunk(b"fmt ", struct.pack("<HHIIHH", 1, 1, 8000, 32000, 4, 16)),
-                          GOOD_DATA), id="bad-block-align"),
+        pytest.param(
+            riff(
+                chunk(b"fmt ", fmt_extensible(8000, 1, 32, FLOAT_GUID)), chunk(b"data", b"\0" * 8)
+            ),
+            id="extensible-float",
+        ),
+        pytest.param(
+            riff(chunk(b"fmt ", fmt_extensible(8000, 1, 16)[:30]), GOOD_DATA), id="extensible-short"
+        ),
+        pytest.param(
+            riff(chunk(b"fmt ", struct.pack("<HHIIHH", 1, 1, 8000, 24000, 3, 12)), GOOD_DATA),
+            id="12-bit",
+        ),
+        pytest.param(
+            riff(chunk(b"fmt ", struct.pack("<HHIIHH", 1, 1, 8000, 8000, 2, 16)), GOOD_DATA),
+            id="bad-byte-rate",
+        ),
+        pytest.param(
+            riff(chunk(b"fmt ", struct.pack("<HHIIHH", 1, 1, 8000, 32000, 4, 16)), GOOD_DATA),
+            id="bad-block-align",
+        ),
         pytest.param(riff(chunk(b"fmt ", fmt_pcm(8000, 0, 16)), GOOD_DATA), id="zero-channels"),
-        pytest.param(riff(chunk(b"fmt ", fmt_extensible(8000, 9, 16)),
-                          chunk(b"data", b"\0" * 18 * 4)), id="nine-channels"),
+        pytest.param(
+            riff(chunk(b"fmt ", fmt_extensible(8000, 9, 16)), chunk(b"data", b"\0" * 18 * 4)),
+            id="nine-channels",
+        ),
         pytest.param(riff(chunk(b"fmt ", fmt_pcm(999, 1, 16)), GOOD_DATA), id="rate-999"),
         pytest.param(riff(chunk(b"fmt ", fmt_pcm(384_001, 1, 16)), GOOD_DATA), id="rate-384001"),
-        pytest.param(riff(chunk(b"fmt ", fmt_pcm(4_000_000_000, 1, 16)), GOOD_DATA),
-                     id="rate-4e9"),
-        pytest.param(riff(GOOD_FMT, *[chunk(b"JUNK", b"")] * 2000, GOOD_DATA),
-                     id="too-many-chunks"),
-        pytest.param(riff(GOOD_FMT, GOOD_DATA, b"LIST\xff\xff\x00\x00INFO"),
-                     id="trailing-chunk-overruns"),
+        pytest.param(riff(chunk(b"fmt ", fmt_pcm(4_000_000_000, 1, 16)), GOOD_DATA), id="rate-4e9"),
+        pytest.param(
+            riff(GOOD_FMT, *[chunk(b"JUNK", b"")] * 2000, GOOD_DATA), id="too-many-chunks"
+        ),
+        pytest.param(
+            riff(GOOD_FMT, GOOD_DATA, b"LIST\xff\xff\x00\x00INFO"), id="trailing-chunk-overruns"
+        ),
     ],
 )
 def test_parse_rejects_malformed_or_unsupported(tmp_path: Path, raw: bytes) -> None:
@@ -298,13 +339,15 @@ def test_parse_rejects_malformed_or_unsupported(tmp_path: Path, raw: bytes) -> N
     assert parse_pcm_wav(src) is None
 
 
-@pytest.mark.parametrize(("rate", "channels", "bits"), [(1000, 1, 16), (384_000, 8, 32),
-                                                        (22_050, 3, 24), (8000, 2, 8)])
+@pytest.mark.parametrize(
+    ("rate", "channels", "bits"), [(1000, 1, 16), (384_000, 8, 32), (22_050, 3, 24), (8000, 2, 8)]
+)
 def test_parse_accepts_range_limits(tmp_path: Path, rate: int, channels: int, bits: int) -> None:
     align = channels * bits // 8
     src = tmp_path / "x.wav"
-    src.write_bytes(riff(chunk(b"fmt ", fmt_pcm(rate, channels, bits)),
-                         chunk(b"data", b"\0" * align * 10)))
+    src.write_bytes(
+        riff(chunk(b"fmt ", fmt_pcm(rate, channels, bits)), chunk(b"data", b"\0" * align * 10))
+    )
     assert parse_pcm_wav(src) == AudioInfo(rate, channels, bits, 44, align * 10)
 
 
@@ -326,9 +369,16 @@ def test_parse_missing_file_returns_none(tmp_path: Path) -> None:
         ("call.m4a", ["-c:a", "aac", "-movflags", "+faststart"], 16_000, 1, 2.0),
     ],
 )
-def test_non_pcm_inputs_are_normalised(tmp_path: Path, workdir: Path, ffmpeg_exe: str,
-                                       name: str, encode: list[str], rate: int,
-                                       channels: int, seconds: float) -> None:
+def test_non_pcm_inputs_are_normalised(
+    tmp_path: Path,
+    workdir: Path,
+    ffmpeg_exe: str,
+    name: str,
+    encode: list[str],
+    rate: int,
+    channels: int,
+    seconds: float,
+) -> None:
     src = gen(ffmpeg_exe, tmp_path / name, *sine(rate, seconds, channels), *encode)
     assert parse_pcm_wav(src) is None
     before = sha256(src)
@@ -338,30 +388,32 @@ def test_non_pcm_inputs_are_normalised(tmp_path: Path, workdir: Path, ffmpeg_exe
     assert sha256(src) == before
 
 
-def test_high_sample_rate_is_resampled_to_48k(tmp_path: Path, workdir: Path,
-                                              ffmpeg_exe: str) -> None:
+def test_high_sample_rate_is_resampled_to_48k(
+    tmp_path: Path, workdir: Path, ffmpeg_exe: str
+) -> None:
     src = gen(ffmpeg_exe, tmp_path / "hi.flac", *sine(96_000, 2, channels=2), "-c:a", "flac")
     dst, info = run_prepare(src, workdir, ffmpeg_exe)
     assert_normalised(dst, info, src, workdir, rate=48_000, channels=2)
     assert info.duration_seconds == pytest.approx(2.0, abs=0.1)
 
 
-def test_wav_header_claiming_4gib_gets_duration_of_actual_data(tmp_path: Path, workdir: Path,
-                                                               ffmpeg_exe: str) -> None:
+def test_wav_header_claiming_4gib_gets_duration_of_actual_data(
+    tmp_path: Path, workdir: Path, ffmpeg_exe: str
+) -> None:
     data = random.Random(3).randbytes(1024)  # 512 frames of 16-bit mono at 8 kHz
     src = tmp_path / "liar.wav"
-    src.write_bytes(riff(GOOD_FMT, chunk(b"data", data, declared=0xFFFFFF00),
-                         riff_size=0xFFFFFFFF))
+    src.write_bytes(riff(GOOD_FMT, chunk(b"data", data, declared=0xFFFFFF00), riff_size=0xFFFFFFFF))
     dst, info = run_prepare(src, workdir, ffmpeg_exe)
     assert_normalised(dst, info, src, workdir, rate=8000, channels=1)
     assert info.frames == 512
     assert info.duration_seconds == 0.064
     # PCM to PCM at the same rate must not alter samples.
-    assert dst.read_bytes()[info.data_offset:info.data_offset + info.data_bytes] == data
+    assert dst.read_bytes()[info.data_offset : info.data_offset + info.data_bytes] == data
 
 
-def test_truncated_wav_gets_duration_of_what_remains(tmp_path: Path, workdir: Path,
-                                                     ffmpeg_exe: str) -> None:
+def test_truncated_wav_gets_duration_of_what_remains(
+    tmp_path: Path, workdir: Path, ffmpeg_exe: str
+) -> None:
     full = write_wave(tmp_path / "full.wav", rate=8000, channels=1, width=2, frames=16_000)
     src = tmp_path / "cut.wav"
     src.write_bytes(full.read_bytes()[: 44 + 8000 * 2 + 1])  # 1 s and half a sample
@@ -377,8 +429,10 @@ def test_truncated_header_is_rejected(tmp_path: Path, workdir: Path, ffmpeg_exe:
     src = tmp_path / "cut.wav"
     src.write_bytes(full.read_bytes()[:30])
     err = expect_audio_error(src, workdir, ffmpeg_exe)
-    assert err.message in ("The uploaded file could not be decoded as audio",
-                           "The uploaded audio is empty")
+    assert err.message in (
+        "The uploaded file could not be decoded as audio",
+        "The uploaded audio is empty",
+    )
 
 
 # --- rejections --------------------------------------------------------------------------
@@ -392,8 +446,9 @@ def test_zero_length_file_is_rejected(tmp_path: Path, workdir: Path, ffmpeg_exe:
     assert err.detail  # ffmpeg's reason is kept for the logs
 
 
-def test_random_bytes_are_rejected(tmp_path: Path, workdir: Path, ffmpeg_exe: str,
-                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_random_bytes_are_rejected(
+    tmp_path: Path, workdir: Path, ffmpeg_exe: str, caplog: pytest.LogCaptureFixture
+) -> None:
     src = tmp_path / "noise.bin"
     src.write_bytes(random.Random(0).randbytes(4 * 1024 * 1024))
     with caplog.at_level(logging.WARNING, logger="asyncio"):
@@ -411,8 +466,9 @@ def test_text_file_is_rejected(tmp_path: Path, workdir: Path, ffmpeg_exe: str) -
     assert str(src) not in err.message and str(workdir) not in err.message
 
 
-def test_wav_with_empty_data_chunk_is_rejected_as_empty(tmp_path: Path, workdir: Path,
-                                                        ffmpeg_exe: str) -> None:
+def test_wav_with_empty_data_chunk_is_rejected_as_empty(
+    tmp_path: Path, workdir: Path, ffmpeg_exe: str
+) -> None:
     src = tmp_path / "nodata.wav"
     src.write_bytes(riff(GOOD_FMT, chunk(b"data", b"")))
     err = expect_audio_error(src, workdir, ffmpeg_exe)
@@ -420,8 +476,9 @@ def test_wav_with_empty_data_chunk_is_rejected_as_empty(tmp_path: Path, workdir:
     assert str(err) == err.message
 
 
-def test_absurd_sample_rate_in_pcm_header_is_rejected(tmp_path: Path, workdir: Path,
-                                                      ffmpeg_exe: str) -> None:
+def test_absurd_sample_rate_in_pcm_header_is_rejected(
+    tmp_path: Path, workdir: Path, ffmpeg_exe: str
+) -> None:
     src = tmp_path / "absurd.wav"
     src.write_bytes(riff(chunk(b"fmt ", fmt_pcm(4_000_000_000, 1, 16)), GOOD_DATA))
     err = expect_audio_error(src, workdir, ffmpeg_exe)
@@ -429,18 +486,21 @@ def test_absurd_sample_rate_in_pcm_header_is_rejected(tmp_path: Path, workdir: P
 
 
 @pytest.mark.parametrize("rate", [500, 500_000])
-def test_decodable_but_unsupported_sample_rate_is_rejected(tmp_path: Path, workdir: Path,
-                                                           ffmpeg_exe: str, rate: int) -> None:
+def test_decodable_but_unsupported_sample_rate_is_rejected(
+    tmp_path: Path, workdir: Path, ffmpeg_exe: str, rate: int
+) -> None:
     # A float WAV is not passed through, so ffmpeg decodes it at its odd rate.
     src = tmp_path / "odd-rate.wav"
-    src.write_bytes(riff(chunk(b"fmt ", fmt_pcm(rate, 1, 32, tag=3)),
-                         chunk(b"data", b"\0\0\0\0" * 2000)))
+    src.write_bytes(
+        riff(chunk(b"fmt ", fmt_pcm(rate, 1, 32, tag=3)), chunk(b"data", b"\0\0\0\0" * 2000))
+    )
     err = expect_audio_error(src, workdir, ffmpeg_exe)
     assert err.message.startswith("The uploaded audio has an unsupported sample rate")
 
 
-def test_more_than_eight_channels_is_rejected(tmp_path: Path, workdir: Path,
-                                              ffmpeg_exe: str) -> None:
+def test_more_than_eight_channels_is_rejected(
+    tmp_path: Path, workdir: Path, ffmpeg_exe: str
+) -> None:
     src = tmp_path / "twelve.wav"
     src.write_bytes(riff(chunk(b"fmt ", fmt_pcm(8000, 12, 16)), chunk(b"data", b"\0" * 24 * 800)))
     assert parse_pcm_wav(src) is None
@@ -448,8 +508,9 @@ def test_more_than_eight_channels_is_rejected(tmp_path: Path, workdir: Path,
     assert err.message == "The uploaded audio has more than 8 channels"
 
 
-def test_mp4_with_index_after_data_is_not_reported_as_empty(tmp_path: Path, workdir: Path,
-                                                            ffmpeg_exe: str) -> None:
+def test_mp4_with_index_after_data_is_not_reported_as_empty(
+    tmp_path: Path, workdir: Path, ffmpeg_exe: str
+) -> None:
     # A pipe cannot seek back from a trailing moov atom: ffmpeg exits 0 with no samples.
     src = gen(ffmpeg_exe, tmp_path / "slow.m4a", *sine(44_100, 60), "-c:a", "aac")
     err = expect_audio_error(src, workdir, ffmpeg_exe)
@@ -463,8 +524,15 @@ def test_mp4_with_index_after_data_is_not_reported_as_empty(tmp_path: Path, work
 @pytest.fixture
 def secret_audio(tmp_path: Path, ffmpeg_exe: str) -> Path:
     # Real audio, so that following the reference would make the upload succeed.
-    return gen(ffmpeg_exe, tmp_path / "secret.m4a", *sine(8000, 3), "-c:a", "aac",
-               "-movflags", "+faststart")
+    return gen(
+        ffmpeg_exe,
+        tmp_path / "secret.m4a",
+        *sine(8000, 3),
+        "-c:a",
+        "aac",
+        "-movflags",
+        "+faststart",
+    )
 
 
 def dash_manifest(target: Path) -> str:
@@ -481,20 +549,22 @@ def dash_manifest(target: Path) -> str:
 
 
 def hls_playlist(target: Path) -> str:
-    return (f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:0\n"
-            f"#EXTINF:3.0,\nfile:{target}\n#EXTINF:3.0,\n{target}\n#EXT-X-ENDLIST\n")
+    return (
+        f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:0\n"
+        f"#EXTINF:3.0,\nfile:{target}\n#EXTINF:3.0,\n{target}\n#EXT-X-ENDLIST\n"
+    )
 
 
 def ffconcat_list(target: Path) -> str:
-    return (f"ffconcat version 1.0\nfile 'file:{target}'\nfile '{target}'\n"
-            f"file '{target.name}'\n")
+    return f"ffconcat version 1.0\nfile 'file:{target}'\nfile '{target}'\nfile '{target.name}'\n"
 
 
-@pytest.mark.parametrize("make", [dash_manifest, hls_playlist, ffconcat_list],
-                         ids=["dash", "hls", "ffconcat"])
-def test_manifests_cannot_make_ffmpeg_read_other_files(tmp_path: Path, workdir: Path,
-                                                       ffmpeg_exe: str, secret_audio: Path,
-                                                       make: object) -> None:
+@pytest.mark.parametrize(
+    "make", [dash_manifest, hls_playlist, ffconcat_list], ids=["dash", "hls", "ffconcat"]
+)
+def test_manifests_cannot_make_ffmpeg_read_other_files(
+    tmp_path: Path, workdir: Path, ffmpeg_exe: str, secret_audio: Path, make: object
+) -> None:
     assert callable(make)
     src = tmp_path / "upload.bin"
     src.write_text(make(secret_audio))
@@ -503,8 +573,9 @@ def test_manifests_cannot_make_ffmpeg_read_other_files(tmp_path: Path, workdir: 
     assert str(secret_audio) not in err.message
 
 
-def test_dash_manifest_would_leak_without_protocol_whitelist(tmp_path: Path, ffmpeg_exe: str,
-                                                             secret_audio: Path) -> None:
+def test_dash_manifest_would_leak_without_protocol_whitelist(
+    tmp_path: Path, ffmpeg_exe: str, secret_audio: Path
+) -> None:
     # Control for the test above: the very same command, with only the whitelist widened,
     # does read the referenced file, so the manifest is a real threat and not just invalid.
     src = tmp_path / "upload.mpd"
@@ -521,8 +592,7 @@ def test_dash_manifest_would_leak_without_protocol_whitelist(tmp_path: Path, ffm
 # --- process hygiene ---------------------------------------------------------------------
 
 
-def test_timeout_kills_ffmpeg_and_cleans_up(tmp_path: Path, workdir: Path,
-                                            ffmpeg_exe: str) -> None:
+def test_timeout_kills_ffmpeg_and_cleans_up(tmp_path: Path, workdir: Path, ffmpeg_exe: str) -> None:
     src = gen(ffmpeg_exe, tmp_path / "long.wav", *sine(8000, 600), "-c:a", "pcm_mulaw")
     started = time.monotonic()
     err = expect_audio_error(src, workdir, ffmpeg_exe, timeout=0.0)
@@ -535,8 +605,10 @@ def fake_ffmpeg(tmp_path: Path) -> tuple[str, Path]:
     """An "ffmpeg" that hangs and leaves a grandchild in its process group."""
     pidfile = tmp_path / "grandchild.pid"
     script = tmp_path / "fake-ffmpeg"
-    script.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {pidfile}.tmp\n"
-                      f"mv {pidfile}.tmp {pidfile}\nexec sleep 300\n")
+    script.write_text(
+        f"#!/bin/sh\nsleep 300 &\necho $! > {pidfile}.tmp\n"
+        f"mv {pidfile}.tmp {pidfile}\nexec sleep 300\n"
+    )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return str(script), pidfile
 
@@ -553,18 +625,27 @@ def assert_process_gone(pid: int) -> None:
     pytest.fail(f"process {pid} survived")
 
 
-def test_timeout_kills_whole_process_group(tmp_path: Path, workdir: Path,
-                                           fake_ffmpeg: tuple[str, Path]) -> None:
+def test_timeout_kills_whole_process_group(
+    tmp_path: Path, workdir: Path, fake_ffmpeg: tuple[str, Path]
+) -> None:
     exe, pidfile = fake_ffmpeg
     src = write_wave(tmp_path / "in.wav", rate=8000, channels=1, width=1, frames=1_000_000)
     src.write_bytes(src.read_bytes()[:-1])  # make it need normalising
-    err = expect_audio_error(src, workdir, exe, timeout=1.0)
-    assert err.message == "Decoding the uploaded audio timed out"
+
+    async def scenario() -> None:
+        # The outer bound turns a hang (a survivor holding the pipes open) into a failure.
+        await asyncio.wait_for(prepare_wav(src, workdir, ffmpeg=exe, timeout=1.0), 15)
+
+    with pytest.raises(AudioError) as excinfo:
+        asyncio.run(scenario())
+    assert excinfo.value.message == "Decoding the uploaded audio timed out"
+    assert list(workdir.iterdir()) == []
     assert_process_gone(int(pidfile.read_text()))
 
 
-def test_cancellation_kills_and_reaps_ffmpeg(tmp_path: Path, workdir: Path,
-                                             fake_ffmpeg: tuple[str, Path]) -> None:
+def test_cancellation_kills_and_reaps_ffmpeg(
+    tmp_path: Path, workdir: Path, fake_ffmpeg: tuple[str, Path]
+) -> None:
     exe, pidfile = fake_ffmpeg
     src = tmp_path / "in.txt"
     src.write_text("not audio\n" * 100_000)
@@ -576,18 +657,21 @@ def test_cancellation_kills_and_reaps_ffmpeg(tmp_path: Path, workdir: Path,
                 break
             await asyncio.sleep(0.01)
         assert pidfile.exists(), "fake ffmpeg never started"
-        assert len(psutil.Process().children()) == 1
+        assert any(p.cmdline()[-2:] == ["sleep", "300"] for p in psutil.Process().children()), (
+            "fake ffmpeg is not our child"
+        )
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
-            await task
+            await asyncio.wait_for(task, 15)  # a TimeoutError here means reaping hung
 
     asyncio.run(scenario())
     assert list(workdir.iterdir()) == []
     assert_process_gone(int(pidfile.read_text()))
 
 
-def test_unreadable_source_raises_os_error_not_audio_error(tmp_path: Path, workdir: Path,
-                                                           ffmpeg_exe: str) -> None:
+def test_unreadable_source_raises_os_error_not_audio_error(
+    tmp_path: Path, workdir: Path, ffmpeg_exe: str
+) -> None:
     # A server-side fault must not be blamed on the client's upload.
     with pytest.raises(FileNotFoundError):
         run_prepare(tmp_path / "missing.wav", workdir, ffmpeg_exe)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
@@ -81,6 +83,17 @@ def _still_running(processes: dict[int, str]) -> list[int]:
     return [pid for pid, started in processes.items() if _identity(pid) == started]
 
 
+def _processes_mentioning(text: str) -> list[int]:
+    """PIDs of live processes whose command line contains `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _identity(int(entry.name)) is not None:
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+    return found
+
+
 def _decode_address(hex_address: str) -> str:
     raw = bytes.fromhex(hex_address)
     if len(raw) == 4:
@@ -127,8 +140,23 @@ def _assert_refused(port: int) -> None:
 
 
 @pytest.fixture
-def pg(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path / "pgdata")
+def pg_root() -> Iterator[Path]:
+    """A directory for PostgreSQL data outside pytest's tmp_path.
+
+    As root the server runs as an unprivileged user that must traverse every parent directory,
+    but each new pytest session chmods /tmp/pytest-of-root back to 0700, which makes a server
+    of a concurrently running session PANIC.
+    """
+    path = Path(tempfile.mkdtemp(prefix="test-embedded-pg-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def pg(pg_root: Path) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(pg_root / "pgdata")
     try:
         server.start()
         yield server
@@ -225,8 +253,8 @@ def test_postgres_query_kill_and_restart(pg: EmbeddedPostgres) -> None:
     assert rows == [(1, "before-kill")]
 
 
-def test_postgres_stop_is_clean_idempotent_and_data_persists(tmp_path: Path) -> None:
-    data_dir = tmp_path / "pgdata"
+def test_postgres_stop_is_clean_idempotent_and_data_persists(pg_root: Path) -> None:
+    data_dir = pg_root / "pgdata"
     with EmbeddedPostgres(data_dir) as server:
         asyncio.run(
             _pg_execute(server.dsn, "CREATE TABLE kept (v text)", "INSERT INTO kept VALUES ('x')")
@@ -242,21 +270,21 @@ def test_postgres_stop_is_clean_idempotent_and_data_persists(tmp_path: Path) -> 
 
     # A new instance on the same data dir (and a new port) sees the data: no second initdb.
     with EmbeddedPostgres(data_dir) as again:
-        assert again.port != server.port or again.dsn == server.dsn
         assert asyncio.run(_pg_fetch(again.dsn, "SELECT v FROM kept")) == [("x",)]
 
 
-def test_postgres_failed_start_leaves_nothing_running(tmp_path: Path) -> None:
+def test_postgres_failed_start_leaves_nothing_running(pg_root: Path) -> None:
     with socket.socket() as blocker:
         blocker.bind((LOOPBACK, 0))
         blocker.listen()
         busy_port = blocker.getsockname()[1]
-        server = EmbeddedPostgres(tmp_path / "pgdata", port=busy_port)
+        server = EmbeddedPostgres(pg_root / "pgdata", port=busy_port)
         try:
             with pytest.raises(RuntimeError, match="postgres: exited during startup") as info:
                 server.start()
             assert "could not" in str(info.value)  # the log tail is part of the message
             assert server.pid is None
+            assert _processes_mentioning(str(server.data_dir)) == []
         finally:
             server.stop()
 

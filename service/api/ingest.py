@@ -107,6 +107,7 @@ async def ingest_recording(
                 date_created=date_created,
                 ffmpeg=settings.ffmpeg_path,
                 ffmpeg_timeout=settings.ffmpeg_timeout,
+                enqueue_mp3=settings.transcode_on_ingest,
             )
         except AudioError as exc:
             log.warning("rejected upload for %s: %s (%s)", account_sid, exc.message, exc.detail)

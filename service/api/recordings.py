@@ -15,14 +15,16 @@ from db.recordings import (
     purge_recording,
     tombstone_recording,
 )
+from service.api.disconnects import unless_disconnected
 from service.api.responses import render_page, render_recording, split_name, split_suffix
 from service.auth import authenticate, parse_basic, token_matches
-from service.errors import NotFound, ServiceError, Unauthorized
+from service.errors import NotFound, ServiceUnavailable, Unauthorized, UnprocessableAudio
 from service.listing import page_uri, parse_list_query
 from service.media import CORS_HEADERS, MediaObject, media_response
 from service.representations import API_PREFIX, Page
 from service.sids import is_account_sid, is_recording_sid
 from service.state import Services, ServicesDep
+from service.transcoder import MP3_TYPE, RecordingGone, TranscodeFailed, TranscoderBusy
 from storage.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -33,11 +35,6 @@ INSTANCE_PATH = LIST_PATH + "/{name}"
 LIST_FORMATS = {"", ".xml", ".json", ".csv"}
 INSTANCE_FORMATS = {"", ".wav", ".mp3", ".xml", ".json"}
 MEDIA_ALLOW_HEADERS = "Authorization, Range, If-Range, If-None-Match, If-Modified-Since"
-
-
-class NotYetAvailable(ServiceError):
-    status = 501
-    message = "MP3 is not available on this server yet"
 
 
 def _not_found() -> NotFound:
@@ -75,15 +72,16 @@ async def get_recording(
     if fmt in (".xml", ".json"):
         return render_recording(recording, fmt)
     if fmt == ".mp3":
-        raise NotYetAvailable()
-    media = MediaObject(
-        key=recording.wav_key,
-        size=recording.wav_size,
-        etag=recording.wav_etag,
-        last_modified=recording.date_updated,
-        content_type="audio/x-wav",
-        filename=f"{recording.sid}.wav",
-    )
+        media = await _mp3_media(services, recording, request)
+    else:
+        media = MediaObject(
+            key=recording.wav_key,
+            size=recording.wav_size,
+            etag=recording.wav_etag,
+            last_modified=recording.date_updated,
+            content_type="audio/x-wav",
+            filename=f"{recording.sid}.wav",
+        )
     return await media_response(
         services.storage,
         media,
@@ -91,6 +89,28 @@ async def get_recording(
         headers=request.headers,
         private=found.enforce_media_auth,
         chunk_size=services.settings.stream_chunk_bytes,
+    )
+
+
+async def _mp3_media(services: Services, recording: Recording, request: Request) -> MediaObject:
+    try:
+        recording = await unless_disconnected(request, services.transcoder.ensure_mp3(recording))
+    except RecordingGone as exc:
+        raise _not_found() from exc
+    except TranscoderBusy as exc:
+        raise ServiceUnavailable("Too many MP3s are being made; try again shortly") from exc
+    except TranscodeFailed as exc:
+        if exc.permanent:
+            raise UnprocessableAudio(exc.message) from exc
+        raise ServiceUnavailable(exc.message) from exc
+    assert recording.mp3_key and recording.mp3_size is not None and recording.mp3_etag
+    return MediaObject(
+        key=recording.mp3_key,
+        size=recording.mp3_size,
+        etag=recording.mp3_etag,
+        last_modified=recording.mp3_created_at or recording.date_updated,
+        content_type=MP3_TYPE,
+        filename=f"{recording.sid}.mp3",
     )
 
 

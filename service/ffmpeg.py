@@ -1,0 +1,111 @@
+"""Running ffmpeg safely: fed through a pipe, bounded in time, always killed and reaped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+FEED_CHUNK = 256 * 1024
+STDERR_TAIL = 4 * 1024
+
+
+@dataclass(frozen=True)
+class FfmpegResult:
+    returncode: int | None  # None: killed at the deadline
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+async def file_chunks(path: Path, chunk_size: int = FEED_CHUNK) -> AsyncIterator[bytes]:
+    """A file's bytes, read off the event loop."""
+    async with await anyio.open_file(path, "rb") as source:
+        while chunk := await source.read(chunk_size):
+            yield chunk
+
+
+async def run_ffmpeg(
+    args: list[str], source: AsyncIterable[bytes], *, timeout: float
+) -> FfmpegResult:
+    """Run ``args`` with ``source`` on stdin; the process group is killed on every way out.
+
+    A source that raises (storage cut off mid-object, say) propagates after ffmpeg is dead.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        # Own process group, so a timeout or cancellation can kill anything it spawned.
+        start_new_session=True,
+        # FFREPORT and friends in our environment would make ffmpeg write files of its own.
+        env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"},
+    )
+    assert proc.stdin is not None and proc.stderr is not None
+    tail = bytearray()
+    feeder = asyncio.create_task(_feed(proc.stdin, source))
+    reader = asyncio.create_task(_collect_tail(proc.stderr, tail))
+    returncode: int | None = None
+    try:
+        try:
+            async with asyncio.timeout(max(timeout, 0.0)):
+                # Waiting for stderr EOF as well means all of ffmpeg's messages are in.
+                await reader
+                returncode = await proc.wait()
+        except TimeoutError:
+            returncode = None
+    finally:
+        await asyncio.shield(_kill_and_reap(proc, feeder, reader))
+    if not feeder.cancelled() and (exc := feeder.exception()) is not None:
+        raise exc
+    return FfmpegResult(returncode, tail.decode("utf-8", errors="replace").strip())
+
+
+async def _kill_and_reap(
+    proc: asyncio.subprocess.Process, feeder: asyncio.Task[None], reader: asyncio.Task[None]
+) -> None:
+    if proc.returncode is None:
+        # The whole group: asyncio's wait() also waits for our pipes to close, and any
+        # straggler in the group would hold them open (and keep running) indefinitely.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    await proc.wait()
+    # Both normally finish by themselves once ffmpeg is gone (stdin reports the closed pipe,
+    # stderr hits EOF), which lets the feeder close its source; only a source stuck in a read
+    # (a stalled storage server) is cancelled.
+    _, stuck = await asyncio.wait({feeder, reader}, timeout=2.0)
+    for task in stuck:
+        task.cancel()
+    await asyncio.gather(feeder, reader, return_exceptions=True)
+
+
+async def _feed(stdin: asyncio.StreamWriter, source: AsyncIterable[bytes]) -> None:
+    try:
+        async for chunk in source:
+            stdin.write(chunk)
+            await stdin.drain()
+        stdin.close()
+        await stdin.wait_closed()
+    except (BrokenPipeError, ConnectionResetError):
+        # ffmpeg stops reading once it has decided the input is bad (or has been killed);
+        # its exit status is what reports the failure.
+        pass
+    finally:
+        stdin.close()
+
+
+async def _collect_tail(stream: asyncio.StreamReader, tail: bytearray) -> None:
+    # Only the end is kept: ffmpeg repeats per-packet errors, and the last lines say why.
+    while chunk := await stream.read(65536):
+        tail += chunk
+        if len(tail) > STDERR_TAIL:
+            del tail[: len(tail) - STDERR_TAIL]

@@ -1,0 +1,37 @@
+"""The MP3 job queue: pgqueuer's tables in our PostgreSQL, one queued job per recording."""
+
+from __future__ import annotations
+
+import asyncpg
+from pgqueuer.queries import Queries
+
+from db.pool import Pool
+
+MP3_ENTRYPOINT = "recordings.mp3"
+
+
+async def install_queue(dsn: str) -> bool:
+    """Create or upgrade pgqueuer's tables; True when they were created."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        queries = Queries.from_asyncpg_connection(conn)
+        if not await queries.has_table(queries.qbe.settings.queue_table):
+            await queries.install()
+            return True
+        await queries.upgrade()
+        return False
+    finally:
+        await conn.close()
+
+
+async def enqueue_mp3(pool: Pool, sid: str) -> None:
+    """Ask the workers for this recording's MP3; the dedupe key keeps one job per recording."""
+    await Queries.from_asyncpg_pool(pool).enqueue(
+        MP3_ENTRYPOINT, sid.encode(), dedupe_key=f"mp3:{sid}", on_conflict="skip"
+    )
+
+
+async def queue_depth(pool: Pool) -> int:
+    """Jobs waiting or running."""
+    stats = await Queries.from_asyncpg_pool(pool).queue_size()
+    return sum(s.count for s in stats)

@@ -1,0 +1,231 @@
+"""The `recordings` command line, run as operators run it: a subprocess configured by environment."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from db.migrations import load_migrations
+from service.demo import write_demo_wav
+from service.dev import settings_env
+from service.embedded import EmbeddedPostgres, EmbeddedS3
+from service.settings import Settings
+from service.state import storage_config
+from storage.client import open_storage
+from tests.conftest import Account, Ingest
+
+RECORDINGS = str(Path(sys.executable).parent / "recordings")
+
+
+def cli(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECORDINGS_", "AWS_"))}
+    env.update(settings_env(settings))
+    env["RECORDINGS_S3_KEY_PREFIX"] = settings.s3_key_prefix
+    result = subprocess.run(
+        [RECORDINGS, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture
+def fresh_database(postgres: EmbeddedPostgres) -> Iterator[str]:
+    name = "fresh_" + os.urandom(4).hex()
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(postgres.dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f"CREATE DATABASE {name}"))
+    try:
+        yield postgres.dsn.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(run(f"DROP DATABASE {name} WITH (FORCE)"))
+
+
+def test_concurrent_migrations_apply_once(
+    settings: Settings, s3: EmbeddedS3, fresh_database: str
+) -> None:
+    target = settings.model_copy(
+        update={"database_url": fresh_database, "s3_bucket": "fresh-bucket"}
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDINGS_")}
+    env.update(settings_env(target))
+    runs = [
+        subprocess.Popen(
+            [RECORDINGS, "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120) for p in runs]
+    assert all(p.returncode == 0 for p in runs), outputs
+    applied = [out for out, _ in outputs if "applied migration 0001" in out]
+    assert len(applied) == 1, outputs
+
+    async def versions() -> list[int]:
+        conn = await asyncpg.connect(fresh_database)
+        try:
+            return [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(versions()) == [m.version for m in load_migrations()]
+    assert cli(target, "migrate").stdout.strip() == "up to date"
+
+
+def test_accounts_create_and_use(client: httpx.Client, settings: Settings) -> None:
+    made = json.loads(cli(settings, "accounts", "create", "--name", "Ops", "--json").stdout)
+    assert set(made) == {"account_sid", "auth_token"}
+    base = f"/2008-08-01/Accounts/{made['account_sid']}/Recordings"
+    assert client.get(base, auth=(made["account_sid"], made["auth_token"])).status_code == 200
+
+    async def stored() -> bytes:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return bytes(
+                await conn.fetchval(
+                    "SELECT token_hash FROM accounts WHERE sid = $1", made["account_sid"]
+                )
+            )
+        finally:
+            await conn.close()
+
+    assert made["auth_token"].encode() not in asyncio.run(stored())
+    plain = cli(settings, "accounts", "create").stdout
+    assert "AccountSid: AC" in plain and "AuthToken:" in plain
+
+
+def test_accounts_set_enforce_media_auth(
+    client: httpx.Client, settings: Settings, account: Account, ingest: Ingest
+) -> None:
+    sid = ingest(account).json()["sid"]
+    url = f"{account.base}/{sid}"
+    cli(settings, "accounts", "set", "--enforce-media-auth", account.sid)
+    denied = client.get(url)
+    assert denied.status_code == 401
+    assert "www-authenticate" in denied.headers
+    allowed = client.get(url, auth=account.auth)
+    assert allowed.status_code == 200
+    assert allowed.headers["cache-control"].startswith("private")
+    cli(settings, "accounts", "set", "--no-enforce-media-auth", account.sid)
+    assert client.get(url).status_code == 200
+    missing = cli(settings, "accounts", "set", "--enforce-media-auth", "AC" + "0" * 32, check=False)
+    assert missing.returncode != 0
+
+
+def test_import(client: httpx.Client, settings: Settings, account: Account, tmp_path: Path) -> None:
+    files = [write_demo_wav(tmp_path / f"{i}.wav", 2.0 + i, seed=i) for i in range(3)]
+    call = "CA" + "ab" * 16
+    result = cli(
+        settings,
+        "import",
+        "--account",
+        account.sid,
+        "--call-sid",
+        call,
+        "--date-created",
+        "2011-05-04T03:02:01Z",
+        "--json",
+        *map(str, files),
+    )
+    imported = json.loads(result.stdout)
+    assert [item["file"] for item in imported] == [str(f) for f in files]
+    for item, source in zip(imported, files, strict=True):
+        assert client.get(f"{account.base}/{item['sid']}").content == source.read_bytes()
+        meta = client.get(f"{account.base}/{item['sid']}.json").json()
+        assert meta["call_sid"] == call
+        assert meta["date_created"] == "Wed, 04 May 2011 03:02:01 +0000"
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"nonsense" * 50)
+    failed = cli(settings, "import", "--account", account.sid, str(bad), check=False)
+    assert failed.returncode != 0
+    assert "could not be decoded" in failed.stderr
+
+
+def test_gc_removes_orphans_and_purges_tombstones(
+    client: httpx.Client, settings: Settings, account: Account, ingest: Ingest
+) -> None:
+    live = ingest(account).json()["sid"]
+    doomed = ingest(account).json()["sid"]
+    orphan_key = f"{account.sid}/RE{'e' * 32}.wav"
+    foreign_key = f"{account.sid}/notes.txt"
+
+    async def setup() -> None:
+        async with open_storage(storage_config(settings)) as storage:
+            await storage.put_bytes(orphan_key, b"orphan", "audio/x-wav")
+            await storage.put_bytes(foreign_key, b"not ours", "text/plain")
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            # A delete whose object removal was interrupted by a crash: a tombstone and its object.
+            await conn.execute(
+                "UPDATE recordings SET deleted_at = $2 WHERE sid = $1",
+                doomed,
+                datetime.now(UTC) - timedelta(minutes=1),
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(setup())
+    assert client.get(f"{account.base}/{doomed}").status_code == 404
+    result = cli(settings, "gc", "--grace", "0")
+    assert "purged" in result.stdout
+
+    async def check() -> tuple[list[bool], int]:
+        async with open_storage(storage_config(settings)) as storage:
+            exists = [
+                await storage.object_exists(f"{account.sid}/{live}.wav"),
+                await storage.object_exists(f"{account.sid}/{doomed}.wav"),
+                await storage.object_exists(orphan_key),
+                await storage.object_exists(foreign_key),
+            ]
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            rows = await conn.fetchval("SELECT count(*) FROM recordings WHERE sid = $1", doomed)
+        finally:
+            await conn.close()
+        return exists, rows
+
+    exists, rows = asyncio.run(check())
+    assert exists == [True, False, False, True]
+    assert rows == 0
+    assert client.get(f"{account.base}/{live}").status_code == 200
+
+
+def test_gc_spares_young_objects(settings: Settings, account: Account) -> None:
+    key = f"{account.sid}/RE{'d' * 32}.wav"
+
+    async def put() -> None:
+        async with open_storage(storage_config(settings)) as storage:
+            await storage.put_bytes(key, b"upload in flight", "audio/x-wav")
+
+    asyncio.run(put())
+    cli(settings, "gc", "--grace", "3600")
+
+    async def exists() -> bool:
+        async with open_storage(storage_config(settings)) as storage:
+            return await storage.object_exists(key)
+
+    assert asyncio.run(exists())
