@@ -57,9 +57,7 @@ def lazy_server(
     postgres: EmbeddedPostgres, s3: EmbeddedS3, settings: Settings, counting_ffmpeg: CountingFfmpeg
 ) -> Iterator[ServerThread]:
     """A service that makes MP3s only on request, with a counted ffmpeg."""
-    lazy = make_settings(
-        postgres, s3, ffmpeg=str(counting_ffmpeg.path), transcode_on_ingest=False
-    )
+    lazy = make_settings(postgres, s3, ffmpeg=str(counting_ffmpeg.path), transcode_on_ingest=False)
     with ServerThread(lazy) as running:
         yield running
 
@@ -85,7 +83,18 @@ def decoded_seconds(ffmpeg: str, mp3: bytes, tmp_path: Path) -> float:
     src, dst = tmp_path / "check.mp3", tmp_path / "check.wav"
     src.write_bytes(mp3)
     subprocess.run(
-        [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-c:a", "pcm_s16le", str(dst)],
+        [
+            ffmpeg,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(src),
+            "-c:a",
+            "pcm_s16le",
+            str(dst),
+        ],
         check=True,
     )
     info = parse_pcm_wav(dst)
@@ -105,8 +114,12 @@ def ffmpeg_children() -> list[psutil.Process]:
 
 
 def test_mp3_decodes_with_the_right_duration_and_is_served_like_the_wav(
-    http: httpx.Client, account: Account, settings: Settings, counting_ffmpeg: CountingFfmpeg,
-    demo_wav: bytes, tmp_path: Path,
+    http: httpx.Client,
+    account: Account,
+    settings: Settings,
+    counting_ffmpeg: CountingFfmpeg,
+    demo_wav: bytes,
+    tmp_path: Path,
 ) -> None:
     sid = upload(http, account, demo_wav)
     url = f"{account.base}/{sid}.mp3"
@@ -159,8 +172,14 @@ def hostile_wavs() -> dict[str, tuple[bytes, int]]:
         block = channels * bits // 8
         fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * block, block, bits)
         return (
-            b"RIFF" + struct.pack("<I", min(36 + data_size, 0xFFFFFFFF)) + b"WAVE"
-            + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", data_size)
+            b"RIFF"
+            + struct.pack("<I", min(36 + data_size, 0xFFFFFFFF))
+            + b"WAVE"
+            + b"fmt "
+            + struct.pack("<I", 16)
+            + fmt
+            + b"data"
+            + struct.pack("<I", data_size)
         )
 
     second = b"\x00\x10" * 8000
@@ -185,8 +204,23 @@ def insert_raw(settings: Settings, account: Account, body: bytes, duration: int)
             now = datetime.now(UTC)
             await insert_recording(
                 pool,
-                Recording(sid, account.sid, new_sid("CA"), duration, now, now, 8000, 1, key,
-                          len(body), '"raw"', None, None, None, None),
+                Recording(
+                    sid,
+                    account.sid,
+                    new_sid("CA"),
+                    duration,
+                    now,
+                    now,
+                    8000,
+                    1,
+                    key,
+                    len(body),
+                    '"raw"',
+                    None,
+                    None,
+                    None,
+                    None,
+                ),
             )
         finally:
             await pool.close()
@@ -197,7 +231,10 @@ def insert_raw(settings: Settings, account: Account, body: bytes, duration: int)
 
 @pytest.mark.parametrize("name", sorted(hostile_wavs()))
 def test_hostile_stored_audio_gives_a_clear_error_once(
-    http: httpx.Client, account: Account, settings: Settings, counting_ffmpeg: CountingFfmpeg,
+    http: httpx.Client,
+    account: Account,
+    settings: Settings,
+    counting_ffmpeg: CountingFfmpeg,
     name: str,
 ) -> None:
     body, duration = hostile_wavs()[name]
@@ -221,7 +258,10 @@ def test_hostile_stored_audio_gives_a_clear_error_once(
 
 
 def test_client_leaving_mid_transcode_kills_ffmpeg(
-    http: httpx.Client, lazy_server: ServerThread, account: Account, settings: Settings,
+    http: httpx.Client,
+    lazy_server: ServerThread,
+    account: Account,
+    settings: Settings,
     tmp_path: Path,
 ) -> None:
     long_wav = write_demo_wav(tmp_path / "long.wav", 900.0).read_bytes()
@@ -256,7 +296,8 @@ def test_client_leaving_mid_stream_leaks_nothing(
 
     def s3_connections() -> int:
         return sum(
-            1 for c in psutil.Process().net_connections("tcp")
+            1
+            for c in psutil.Process().net_connections("tcp")
             if c.raddr and c.raddr.port == s3.port and c.status == psutil.CONN_ESTABLISHED
         )
 
@@ -272,7 +313,10 @@ def test_client_leaving_mid_stream_leaks_nothing(
 
 
 def test_64_concurrent_cold_requests_on_two_processes_run_ffmpeg_once(
-    settings: Settings, account: Account, counting_ffmpeg: CountingFfmpeg, demo_wav: bytes,
+    settings: Settings,
+    account: Account,
+    counting_ffmpeg: CountingFfmpeg,
+    demo_wav: bytes,
     tmp_path: Path,
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDINGS_")}
@@ -286,8 +330,10 @@ def test_64_concurrent_cold_requests_on_two_processes_run_ffmpeg_once(
     logs = [(tmp_path / f"serve{port}.log").open("w") for port in ports]
     replicas = [
         subprocess.Popen(
-            [RECORDINGS, "serve", "--port", str(port)], env=env,
-            stdout=subprocess.DEVNULL, stderr=log,
+            [RECORDINGS, "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
         )
         for port, log in zip(ports, logs, strict=True)
     ]
@@ -322,8 +368,13 @@ def test_64_concurrent_cold_requests_on_two_processes_run_ffmpeg_once(
 
 
 def test_worker_makes_the_mp3_after_ingest(
-    postgres: EmbeddedPostgres, s3: EmbeddedS3, settings: Settings, account: Account,
-    counting_ffmpeg: CountingFfmpeg, demo_wav: bytes, tmp_path: Path,
+    postgres: EmbeddedPostgres,
+    s3: EmbeddedS3,
+    settings: Settings,
+    account: Account,
+    counting_ffmpeg: CountingFfmpeg,
+    demo_wav: bytes,
+    tmp_path: Path,
 ) -> None:
     # The API's ffmpeg is counted; the worker runs the real one.
     eager = make_settings(postgres, s3, ffmpeg=str(counting_ffmpeg.path), transcode_on_ingest=True)
@@ -335,7 +386,10 @@ def test_worker_makes_the_mp3_after_ingest(
         [RECORDINGS, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=worker_log
     )
     try:
-        with ServerThread(eager) as server, httpx.Client(base_url=server.base_url, timeout=60) as http:
+        with (
+            ServerThread(eager) as server,
+            httpx.Client(base_url=server.base_url, timeout=60) as http,
+        ):
             sid = upload(http, account, demo_wav)
 
             async def mp3_key() -> object:
@@ -351,7 +405,10 @@ def test_worker_makes_the_mp3_after_ingest(
                 time.sleep(0.1)
             response = http.get(f"{account.base}/{sid}.mp3")
             assert response.status_code == 200
-            assert response.content[:3] in (b"ID3", b"\xff\xf3", b"\xff\xfb") or response.content[0] == 0xFF
+            assert (
+                response.content[:3] in (b"ID3", b"\xff\xf3", b"\xff\xfb")
+                or response.content[0] == 0xFF
+            )
             assert counting_ffmpeg.mp3_runs() == 0, "the API served the worker's MP3"
     finally:
         worker.terminate()
