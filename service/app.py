@@ -17,6 +17,8 @@ from service.api import health, ingest, recordings
 from service.api.responses import render_error
 from service.compat import CompatibilityMiddleware
 from service.errors import MethodNotAllowed, ServiceError, ServiceUnavailable
+from service.metrics import Metrics
+from service.observability import ObservabilityMiddleware
 from service.settings import Settings
 from service.state import open_services
 from storage.errors import ObjectNotFound, StorageUnavailable
@@ -88,10 +90,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service, reading its settings from the environment unless given them."""
     settings = settings or Settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with open_services(settings) as services:
+        async with open_services(settings, metrics) as services:
             yield {"services": services}
 
     app = FastAPI(
@@ -106,5 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(health.router)
     _install_error_handlers(app)
+    # Outermost last: old-client paths are fixed before requests are tagged and routed.
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
     app.add_middleware(CompatibilityMiddleware)
     return app

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from service.accounts import create_account
 from service.audio import AudioError
 from service.gc import collect_garbage
 from service.ingest import ingest_file, parse_timestamp
+from service.logs import configure_logging, logging_config
 from service.queue import install_queue
 from service.settings import Settings
 from service.sids import is_account_sid, is_call_sid, new_sid
@@ -38,7 +38,8 @@ def _run(factory: Callable[[Settings], Awaitable[T]]) -> T:
 @click.group()
 def main() -> None:
     """Twilio-compatible Recordings service (API 2008-08-01)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
 
 
 @main.command()
@@ -48,6 +49,7 @@ def serve(host: str, port: int) -> None:
     """Serve the API with uvicorn."""
     import uvicorn
 
+    settings = Settings()
     uvicorn.run(
         "service.app:create_app",
         factory=True,
@@ -57,6 +59,7 @@ def serve(host: str, port: int) -> None:
         http="httptools",
         timeout_graceful_shutdown=30,
         access_log=False,
+        log_config=logging_config(settings.log_format, settings.log_level),
     )
 
 
@@ -230,6 +233,7 @@ def gc(grace: int | None) -> None:
                 services.pool,
                 services.storage,
                 grace=timedelta(seconds=settings.gc_grace_seconds if grace is None else grace),
+                retention=timedelta(seconds=settings.deleted_retention_seconds),
             )
         return (
             f"purged {report.purged_recordings} deleted recordings, "

@@ -21,6 +21,7 @@ from service.demo import write_demo_wav
 from service.embedded import EmbeddedPostgres, EmbeddedS3
 from service.ingest import ingest_file
 from service.jobs import consume
+from service.logs import configure_logging, logging_config
 from service.settings import Settings
 from service.sids import new_sid
 from service.state import open_services
@@ -162,7 +163,9 @@ def run_dev(data_dir: Path, *, host: str, port: int) -> None:
             s3_secret_access_key=s3.secret_key,
             s3_region="us-east-1",
             ingest_token=state["ingest_token"],
+            log_format="text",
         )
+        configure_logging("text")
         env = settings_env(settings)
         (data_dir / "dev.env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         asyncio.run(migrate_all(settings))
@@ -177,7 +180,7 @@ def run_dev(data_dir: Path, *, host: str, port: int) -> None:
             loop="uvloop",
             http="httptools",
             timeout_graceful_shutdown=5,
-            log_level="info",
+            log_config=logging_config("text"),
         )
         asyncio.run(_serve_with_worker(uvicorn.Server(config), settings))
     finally:

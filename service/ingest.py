@@ -15,6 +15,7 @@ from db.pool import Pool
 from db.recordings import Recording, insert_recording
 from service import queue
 from service.audio import prepare_wav
+from service.logs import request_id
 from service.sids import new_sid
 from storage.client import Storage
 
@@ -102,7 +103,7 @@ async def ingest_file(
         raise
     if enqueue_mp3:
         try:
-            await queue.enqueue_mp3(pool, sid)
+            await queue.enqueue_mp3(pool, sid, request_id=request_id.get())
         except Exception as exc:
             # The recording is safe; its MP3 will be made on the first request instead.
             log.warning("could not enqueue the MP3 of %s: %s", sid, exc)

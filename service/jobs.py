@@ -14,6 +14,7 @@ from pgqueuer.models import Job
 from pgqueuer.queries import Queries
 
 from db.recordings import fetch_recording_by_sid
+from service.logs import new_request_id, request_id
 from service.queue import MP3_ENTRYPOINT
 from service.settings import Settings
 from service.state import Services, open_services
@@ -45,11 +46,18 @@ async def consume(services: Services, stop: asyncio.Event, *, concurrency: int) 
 
             @manager.entrypoint(MP3_ENTRYPOINT, accepts_context=False)
             async def mp3_job(job: Job) -> None:
-                if job.payload:
-                    try:
+                # The id of the ingest request that queued the job ties the logs together.
+                offered = (job.headers or {}).get("request_id")
+                token = request_id.set(
+                    new_request_id(offered if isinstance(offered, str) else None)
+                )
+                try:
+                    if job.payload:
                         await make_mp3(services, job.payload.decode())
-                    except TranscoderBusy:
-                        log.warning("transcoder busy; %s is made on its first request", job.id)
+                except TranscoderBusy:
+                    log.warning("transcoder busy; the MP3 is made on its first request instead")
+                finally:
+                    request_id.reset(token)
 
             watcher = asyncio.create_task(_shutdown_on(stop, manager))
             try:

@@ -72,6 +72,21 @@ def media_headers(media: MediaObject, *, private: bool) -> dict[str, str]:
     }
 
 
+async def redirect_response(storage: Storage, media: MediaObject, *, expires: int) -> Response:
+    """A 307 to a presigned storage URL: storage then answers ranges and conditionals itself."""
+    url = await storage.presign_get(
+        media.key,
+        expires,
+        content_type=media.content_type,
+        content_disposition=f'inline; filename="{media.filename}"',
+    )
+    # The URL expires, so neither the redirect nor its target may be cached for longer.
+    return Response(
+        status_code=307,
+        headers={"Location": url, "Cache-Control": "private, no-store", **CORS_HEADERS},
+    )
+
+
 async def media_response(
     storage: Storage,
     media: MediaObject,

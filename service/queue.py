@@ -24,10 +24,14 @@ async def install_queue(dsn: str) -> bool:
         await conn.close()
 
 
-async def enqueue_mp3(pool: Pool, sid: str) -> None:
+async def enqueue_mp3(pool: Pool, sid: str, *, request_id: str | None = None) -> None:
     """Ask the workers for this recording's MP3; the dedupe key keeps one job per recording."""
     await Queries.from_asyncpg_pool(pool).enqueue(
-        MP3_ENTRYPOINT, sid.encode(), dedupe_key=f"mp3:{sid}", on_conflict="skip"
+        MP3_ENTRYPOINT,
+        sid.encode(),
+        dedupe_key=f"mp3:{sid}",
+        headers={"request_id": request_id} if request_id else None,
+        on_conflict="skip",
     )
 
 

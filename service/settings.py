@@ -42,8 +42,12 @@ class Settings(BaseSettings):
     presign_endpoint_url: str | None = None
     presign_expires: int = Field(default=300, ge=1, le=7 * 24 * 3600)
 
-    public_base_url: str | None = None
     gc_grace_seconds: int = Field(default=3600, ge=0)
+    deleted_retention_seconds: int = Field(default=0, ge=0)
+
+    log_format: Literal["json", "text"] = "json"
+    log_level: str = "INFO"
+    access_log: bool = True
     stream_chunk_bytes: int = Field(default=256 * 1024, ge=4096)
 
     @cached_property

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from db.pool import Pool, open_pool
+from service.metrics import Metrics
 from service.settings import Settings
 from service.transcoder import Transcoder
 from storage.client import Storage, StorageConfig, open_storage
@@ -21,6 +22,7 @@ class Services:
     pool: Pool
     storage: Storage
     transcoder: Transcoder
+    metrics: Metrics
 
 
 def storage_config(settings: Settings) -> StorageConfig:
@@ -38,8 +40,11 @@ def storage_config(settings: Settings) -> StorageConfig:
 
 
 @asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
+async def open_services(
+    settings: Settings, metrics: Metrics | None = None
+) -> AsyncIterator[Services]:
     """Open the database pool and the storage client; close both on the way out."""
+    metrics = metrics or Metrics()
     async with AsyncExitStack() as stack:
         pool = await stack.enter_async_context(
             open_pool(
@@ -57,8 +62,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             max_processes=settings.ffmpeg_max_processes,
             max_waiting=settings.ffmpeg_max_waiting,
             tmp_dir=settings.tmp_dir,
+            on_run=metrics.record_transcode,
         )
-        yield Services(settings=settings, pool=pool, storage=storage, transcoder=transcoder)
+        yield Services(
+            settings=settings, pool=pool, storage=storage, transcoder=transcoder, metrics=metrics
+        )
 
 
 def get_services(request: Request) -> Services:

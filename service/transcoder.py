@@ -235,6 +235,10 @@ class Transcoder:
                 await set_mp3_error(self._pool, recording.sid, _UNTRANSCODABLE)
                 raise TranscodeFailed(_UNTRANSCODABLE, permanent=True, detail=result.stderr)
             self._report(elapsed, True)
+            log.info(
+                "made the MP3 of %s in %.2f s", recording.sid, elapsed,
+                extra={"recording_sid": recording.sid, "mp3_bytes": size},
+            )
             etag = await anyio.to_thread.run_sync(file_etag, dst)
             key = mp3_key(self._storage, recording)
             await self._storage.upload_file(key, dst, MP3_TYPE)

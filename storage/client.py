@@ -221,11 +221,20 @@ class Storage:
                 for item in page.get("Contents", []):
                     yield StoredObject(item["Key"], int(item["Size"]), item["LastModified"])
 
-    async def presign_get(self, key: str, expires: int, *, filename: str | None = None) -> str:
+    async def presign_get(
+        self,
+        key: str,
+        expires: int,
+        *,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> str:
         """A short-lived URL that lets a client GET the object from storage directly."""
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if filename:
-            params["ResponseContentDisposition"] = f'inline; filename="{filename}"'
+        if content_type:
+            params["ResponseContentType"] = content_type
+        if content_disposition:
+            params["ResponseContentDisposition"] = content_disposition
         url: str = await self._presigner.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=expires
         )

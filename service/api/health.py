@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from db.errors import UNAVAILABLE_ERRORS
+from service.queue import queue_depth
 from service.state import ServicesDep
 from storage.errors import StorageError
 
@@ -34,3 +36,15 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         checks["storage"] = type(exc).__name__
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse(checks, status_code=200 if ok else 503)
+
+
+@router.get("/metrics")
+async def metrics(services: ServicesDep) -> Response:
+    m = services.metrics
+    m.transcodes_inflight.set(services.transcoder.inflight)
+    try:
+        async with asyncio.timeout(2):
+            m.queue_depth.set(await queue_depth(services.pool))
+    except Exception:
+        pass  # a scrape must not fail because the database is away; the gauge keeps its value
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -20,7 +20,7 @@ from service.api.responses import render_page, render_recording, split_name, spl
 from service.auth import authenticate, parse_basic, token_matches
 from service.errors import NotFound, ServiceUnavailable, Unauthorized, UnprocessableAudio
 from service.listing import page_uri, parse_list_query
-from service.media import CORS_HEADERS, MediaObject, media_response
+from service.media import CORS_HEADERS, MediaObject, media_response, redirect_response
 from service.representations import API_PREFIX, Page
 from service.sids import is_account_sid, is_recording_sid
 from service.state import Services, ServicesDep
@@ -82,6 +82,10 @@ async def get_recording(
             content_type="audio/x-wav",
             filename=f"{recording.sid}.wav",
         )
+    if services.settings.media_delivery == "redirect":
+        return await redirect_response(
+            services.storage, media, expires=services.settings.presign_expires
+        )
     return await media_response(
         services.storage,
         media,
@@ -93,6 +97,7 @@ async def get_recording(
 
 
 async def _mp3_media(services: Services, recording: Recording, request: Request) -> MediaObject:
+    services.metrics.mp3_cache.labels("hit" if recording.mp3_key else "miss").inc()
     try:
         recording = await unless_disconnected(request, services.transcoder.ensure_mp3(recording))
     except RecordingGone as exc:
@@ -126,7 +131,8 @@ async def delete_recording(
     recording = await tombstone_recording(services.pool, account_sid, sid)
     if recording is None:
         raise _not_found()
-    await purge_objects(services, recording)
+    if services.settings.deleted_retention_seconds == 0:
+        await purge_objects(services, recording)
     return Response(status_code=204)
 
 

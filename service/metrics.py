@@ -1,0 +1,59 @@
+"""Prometheus metrics, one registry per app so tests can run several apps in one process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
+
+
+class Metrics:
+    """Every metric the service exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "recordings_http_requests",
+            "HTTP requests answered",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "recordings_http_request_duration_seconds",
+            "Time to the end of the response",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.bytes_streamed = Counter(
+            "recordings_media_bytes_streamed", "Audio body bytes sent", ["format"], registry=r
+        )
+        self.transcodes = Counter(
+            "recordings_transcodes", "ffmpeg MP3 runs", ["outcome"], registry=r
+        )
+        self.transcode_seconds = Histogram(
+            "recordings_transcode_duration_seconds",
+            "ffmpeg MP3 run time",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ffmpeg_failures = Counter(
+            "recordings_ffmpeg_failures", "ffmpeg runs that made no usable output", registry=r
+        )
+        self.mp3_cache = Counter(
+            "recordings_mp3_cache_requests", "MP3 requests by cache result", ["result"], registry=r
+        )
+        self.queue_depth = Gauge(
+            "recordings_mp3_queue_depth", "MP3 jobs queued or running", registry=r
+        )
+        self.transcodes_inflight = Gauge(
+            "recordings_transcodes_inflight", "MP3s being made or awaited here", registry=r
+        )
+
+    def record_transcode(self, seconds: float, ok: bool) -> None:
+        """Called by the transcoder after each ffmpeg run."""
+        self.transcodes.labels("ok" if ok else "failed").inc()
+        self.transcode_seconds.observe(seconds)
+        if not ok:
+            self.ffmpeg_failures.inc()

@@ -1,0 +1,76 @@
+"""Request ids, access logs and metrics for every request, as pure ASGI middleware."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.logs import new_request_id, request_id
+from service.metrics import Metrics
+
+log = logging.getLogger("recordings.access")
+_AUDIO = {b"audio/x-wav": "wav", b"audio/mpeg": "mp3"}
+
+
+class ObservabilityMiddleware:
+    """Tags each request with an id (echoed as ``X-Request-Id``), times it, counts it, logs it."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, *, access_log: bool = True) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                offered = value.decode("latin-1")
+        rid = new_request_id(offered)
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+        audio: str | None = None
+        sent = 0
+
+        async def tagged_send(message: Message) -> None:
+            nonlocal status, audio, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", rid.encode()))
+                message = {**message, "headers": headers}
+                for name, value in headers:
+                    if name.lower() == b"content-type":
+                        audio = _AUDIO.get(value.split(b";")[0].strip())
+            elif message["type"] == "http.response.body" and audio is not None:
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tagged_send)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(elapsed)
+            if audio is not None and sent:
+                self.metrics.bytes_streamed.labels(audio).inc(sent)
+            if self.access_log:
+                log.info(
+                    "%s %s %d",
+                    method,
+                    scope["path"],
+                    status,
+                    extra={
+                        "status": status,
+                        "route": route,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
+            request_id.reset(token)

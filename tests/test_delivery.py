@@ -1,0 +1,139 @@
+"""Redirect delivery, media auth and deletion with a retention window."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import timedelta
+
+import asyncpg
+import httpx
+import pytest
+
+from service.gc import collect_garbage
+from service.settings import Settings
+from service.sids import new_sid
+from service.state import open_services, storage_config
+from storage.client import open_storage
+from tests.conftest import INGEST_TOKEN, Account, ServerThread, make_settings
+
+
+def post(http: httpx.Client, account: Account, body: bytes) -> str:
+    response = http.post(
+        f"/internal/Accounts/{account.sid}/Recordings.json",
+        params={"CallSid": new_sid("CA")},
+        content=body,
+        headers={"Authorization": f"Bearer {INGEST_TOKEN}"},
+    )
+    assert response.status_code == 201
+    return str(response.json()["sid"])
+
+
+@pytest.fixture
+def redirecting(postgres: object, s3: object) -> Iterator[tuple[ServerThread, str]]:
+    # Presigned URLs name the storage as clients see it: here "localhost" instead of 127.0.0.1.
+    public = s3.endpoint_url.replace("127.0.0.1", "localhost")  # type: ignore[attr-defined]
+    settings = make_settings(
+        postgres,
+        s3,
+        media_delivery="redirect",
+        presign_endpoint_url=public,
+        presign_expires=60,  # type: ignore[arg-type]
+    )
+    with ServerThread(settings) as server:
+        yield server, public
+
+
+def test_redirect_mode_sends_clients_to_storage(
+    redirecting: tuple[ServerThread, str], account: Account, demo_wav: bytes
+) -> None:
+    server, public = redirecting
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        sid = post(http, account, demo_wav)
+        url = f"{account.base}/{sid}.wav"
+        answer = http.get(url)
+        assert answer.status_code == 307
+        location = answer.headers["location"]
+        assert location.startswith(public + "/")
+        assert "X-Amz-Expires=60" in location and "X-Amz-Signature=" in location
+        assert answer.headers["cache-control"] == "private, no-store"
+        assert answer.headers["access-control-allow-origin"] == "*"
+        followed = http.get(url, follow_redirects=True)
+        assert followed.status_code == 200
+        assert followed.content == demo_wav
+        assert followed.headers["content-type"] == "audio/x-wav"
+        ranged = http.get(url, headers={"Range": "bytes=10-29"}, follow_redirects=True)
+        assert ranged.status_code == 206
+        assert ranged.content == demo_wav[10:30]
+        mp3 = http.get(f"{account.base}/{sid}.mp3", follow_redirects=True)
+        assert mp3.status_code == 200 and mp3.headers["content-type"] == "audio/mpeg"
+        assert (
+            http.get(f"{account.base}/{sid}.xml").status_code == 200
+        )  # metadata is not redirected
+
+
+def test_enforce_media_auth_applies_to_redirects_too(
+    redirecting: tuple[ServerThread, str],
+    settings: Settings,
+    account: Account,
+    other_account: Account,
+    demo_wav: bytes,
+) -> None:
+    server, _ = redirecting
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        sid = post(http, account, demo_wav)
+
+        async def enforce(on: bool) -> None:
+            conn = await asyncpg.connect(settings.database_url)
+            try:
+                await conn.execute(
+                    "UPDATE accounts SET enforce_media_auth = $2 WHERE sid = $1", account.sid, on
+                )
+            finally:
+                await conn.close()
+
+        asyncio.run(enforce(True))
+        url = f"{account.base}/{sid}.wav"
+        denied = http.get(url)
+        assert denied.status_code == 401
+        assert denied.headers["www-authenticate"].startswith("Basic")
+        assert "location" not in denied.headers
+        assert http.get(url, auth=other_account.auth).status_code == 403
+        assert http.get(url, auth=(account.sid, "nope")).status_code == 401
+        assert http.get(f"{account.base}/{sid}.xml").status_code == 401
+        assert http.get(url, auth=account.auth).status_code == 307
+        asyncio.run(enforce(False))
+        assert http.get(url).status_code == 307
+
+
+def test_retention_window_keeps_objects_until_gc(
+    postgres: object, s3: object, account: Account, demo_wav: bytes
+) -> None:
+    settings = make_settings(postgres, s3, deleted_retention_seconds=3600)  # type: ignore[arg-type]
+    with (
+        ServerThread(settings) as server,
+        httpx.Client(base_url=server.base_url, timeout=30) as http,
+    ):
+        sid = post(http, account, demo_wav)
+        assert http.delete(f"{account.base}/{sid}", auth=account.auth).status_code == 204
+        assert http.get(f"{account.base}/{sid}").status_code == 404
+        assert http.delete(f"{account.base}/{sid}", auth=account.auth).status_code == 404
+
+    key = f"{account.sid}/{sid}.wav"
+
+    async def exists() -> bool:
+        async with open_storage(storage_config(settings)) as storage:
+            return await storage.object_exists(key)
+
+    async def gc(retention: timedelta) -> int:
+        async with open_services(settings) as services:
+            report = await collect_garbage(
+                services.pool, services.storage, grace=timedelta(hours=1), retention=retention
+            )
+        return report.purged_recordings
+
+    assert asyncio.run(exists()), "kept during the retention window"
+    assert asyncio.run(gc(timedelta(hours=1))) == 0
+    assert asyncio.run(exists())
+    assert asyncio.run(gc(timedelta(0))) >= 1
+    assert not asyncio.run(exists())
