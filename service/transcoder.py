@@ -236,7 +236,9 @@ class Transcoder:
                 raise TranscodeFailed(_UNTRANSCODABLE, permanent=True, detail=result.stderr)
             self._report(elapsed, True)
             log.info(
-                "made the MP3 of %s in %.2f s", recording.sid, elapsed,
+                "made the MP3 of %s in %.2f s",
+                recording.sid,
+                elapsed,
                 extra={"recording_sid": recording.sid, "mp3_bytes": size},
             )
             etag = await anyio.to_thread.run_sync(file_etag, dst)

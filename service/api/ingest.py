@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
 
 from db.accounts import fetch_account
+from service.api.openapi import INGEST_PARAMETERS, INGEST_POST
 from service.api.responses import render_recording, split_suffix
 from service.audio import AudioError
 from service.errors import (
@@ -60,6 +61,8 @@ async def _spool(request: Request, target: Path, limit: int) -> int:
     "/internal/Accounts/{account_sid}/Recordings{suffix}",
     status_code=201,
     summary="Upload a call recording (voice platform only)",
+    responses=INGEST_POST,
+    openapi_extra=INGEST_PARAMETERS,
 )
 @router.post(
     "/internal/Accounts/{account_sid}/Recordings",

@@ -16,6 +16,7 @@ from db.recordings import (
     tombstone_recording,
 )
 from service.api.disconnects import unless_disconnected
+from service.api.openapi import INSTANCE_DELETE, INSTANCE_GET, LIST_GET, LIST_PARAMETERS
 from service.api.responses import render_page, render_recording, split_name, split_suffix
 from service.auth import authenticate, parse_basic, token_matches
 from service.errors import NotFound, ServiceUnavailable, Unauthorized, UnprocessableAudio
@@ -55,7 +56,8 @@ async def _check_media_auth(
     await authenticate(services.pool, header, account_sid)
 
 
-@router.api_route(INSTANCE_PATH, methods=["GET", "HEAD"], summary="Fetch a recording")
+@router.get(INSTANCE_PATH, summary="Fetch a recording", responses=INSTANCE_GET)
+@router.head(INSTANCE_PATH, include_in_schema=False)
 async def get_recording(
     account_sid: str, name: str, request: Request, services: ServicesDep
 ) -> Response:
@@ -119,7 +121,9 @@ async def _mp3_media(services: Services, recording: Recording, request: Request)
     )
 
 
-@router.delete(INSTANCE_PATH, status_code=204, summary="Delete a recording")
+@router.delete(
+    INSTANCE_PATH, status_code=204, summary="Delete a recording", responses=INSTANCE_DELETE
+)
 async def delete_recording(
     account_sid: str, name: str, request: Request, services: ServicesDep
 ) -> Response:
@@ -197,16 +201,21 @@ async def _list(account_sid: str, suffix: str, request: Request, services: Servi
     return render_page(page, fmt)
 
 
-@router.api_route(LIST_PATH, methods=["GET", "HEAD"], summary="List recordings")
+@router.get(LIST_PATH, summary="List recordings", responses=LIST_GET, openapi_extra=LIST_PARAMETERS)
+@router.head(LIST_PATH, include_in_schema=False)
 async def list_recordings_plain(
     account_sid: str, request: Request, services: ServicesDep
 ) -> Response:
     return await _list(account_sid, "", request, services)
 
 
-@router.api_route(
-    LIST_PATH + "{suffix}", methods=["GET", "HEAD"], summary="List recordings (xml, json, csv)"
+@router.get(
+    LIST_PATH + "{suffix}",
+    summary="List recordings (xml, json, csv)",
+    responses=LIST_GET,
+    openapi_extra=LIST_PARAMETERS,
 )
+@router.head(LIST_PATH + "{suffix}", include_in_schema=False)
 async def list_recordings_as(
     account_sid: str, suffix: str, request: Request, services: ServicesDep
 ) -> Response:
