@@ -415,3 +415,27 @@ def test_worker_makes_the_mp3_after_ingest(
         code = worker.wait(timeout=30)
         worker_log.close()
         assert code == 0, (tmp_path / "worker.log").read_text()
+
+
+def test_delete_during_a_transcode_leaves_no_mp3(
+    http: httpx.Client, lazy_server: ServerThread, account: Account, settings: Settings,
+    counting_ffmpeg: CountingFfmpeg, tmp_path: Path,
+) -> None:
+    sid = upload(http, account, write_demo_wav(tmp_path / "long.wav", 600.0).read_bytes())
+    url = f"{lazy_server.base_url}{account.base}/{sid}.mp3"
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(httpx.get, url, timeout=120)
+        deadline = time.monotonic() + 30
+        while counting_ffmpeg.mp3_runs() == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert http.delete(f"{account.base}/{sid}", auth=account.auth).status_code == 204
+        answer = pending.result()
+    assert answer.status_code == 404
+
+    async def leftovers() -> list[str]:
+        async with open_storage(storage_config(settings)) as storage:
+            return [o.key async for o in storage.list_objects(f"{account.sid}/{sid}")]
+
+    assert asyncio.run(leftovers()) == []
+    assert ffmpeg_children() == []
