@@ -17,7 +17,7 @@ from typing import BinaryIO, cast
 
 import ffmpeg as ffmpeg_lib  # type: ignore[import-untyped, unused-ignore]
 
-from service.ffmpeg import file_chunks, run_ffmpeg
+from service.ffmpeg import run_ffmpeg
 
 __all__ = ("AudioError", "AudioInfo", "parse_pcm_wav", "prepare_wav")
 
@@ -259,9 +259,10 @@ def _build_args(ffmpeg: str, dst: Path, sample_rate: int | None) -> list[str]:
     }
     if sample_rate is not None:
         out_opts["ar"] = sample_rate
-    # Input via stdin with only the pipe protocol allowed: a playlist or concat list in
-    # the upload then has no way to make ffmpeg open local files or URLs.
-    stream = ffmpeg_lib.input("pipe:0", protocol_whitelist="pipe")["a:0"]
+    # The upload is stdin itself, read through the fd protocol only: seekable, so an MP4 whose
+    # index follows its data decodes, while a playlist or concat list in the upload has no way
+    # to make ffmpeg open local files or URLs.
+    stream = ffmpeg_lib.input("fd:", protocol_whitelist="fd")["a:0"]
     # "file:" stops a ':' in the work directory path being parsed as a protocol name.
     node = stream.output(f"file:{dst}", **out_opts)
     # -n: never overwrite; the name is fresh, so an existing file means something is wrong.
@@ -276,9 +277,7 @@ async def _transcode(
     dst = workdir / f"audio-{uuid.uuid4().hex}.wav"
     try:
         remaining = deadline - asyncio.get_running_loop().time()
-        result = await run_ffmpeg(
-            _build_args(ffmpeg, dst, sample_rate), file_chunks(src), timeout=remaining
-        )
+        result = await run_ffmpeg(_build_args(ffmpeg, dst, sample_rate), src, timeout=remaining)
         returncode, stderr = result.returncode, result.stderr
         if returncode is None:
             raise AudioError(_MSG_TIMEOUT, stderr)

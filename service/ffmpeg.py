@@ -6,11 +6,10 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path
-
-import anyio
+from typing import Any
 
 FEED_CHUNK = 256 * 1024
 STDERR_TAIL = 4 * 1024
@@ -26,23 +25,27 @@ class FfmpegResult:
         return self.returncode == 0
 
 
-async def file_chunks(path: Path, chunk_size: int = FEED_CHUNK) -> AsyncIterator[bytes]:
-    """A file's bytes, read off the event loop."""
-    async with await anyio.open_file(path, "rb") as source:
-        while chunk := await source.read(chunk_size):
-            yield chunk
-
-
 async def run_ffmpeg(
-    args: list[str], source: AsyncIterable[bytes], *, timeout: float
+    args: list[str], source: AsyncIterable[bytes] | Path, *, timeout: float
 ) -> FfmpegResult:
     """Run ``args`` with ``source`` on stdin; the process group is killed on every way out.
 
-    A source that raises (storage cut off mid-object, say) propagates after ffmpeg is dead.
+    A file source becomes stdin itself, so ffmpeg can seek in it (``-i fd:``); a stream is fed
+    through a pipe. A stream that raises (storage cut off mid-object, say) propagates after
+    ffmpeg is dead.
     """
+    if isinstance(source, Path):
+        with source.open("rb") as stdin:
+            return await _run(args, stdin, None, timeout=timeout)
+    return await _run(args, asyncio.subprocess.PIPE, source, timeout=timeout)
+
+
+async def _run(
+    args: list[str], stdin: Any, source: AsyncIterable[bytes] | None, *, timeout: float
+) -> FfmpegResult:
     proc = await asyncio.create_subprocess_exec(
         *args,
-        stdin=asyncio.subprocess.PIPE,
+        stdin=stdin,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         # Own process group, so a timeout or cancellation can kill anything it spawned.
@@ -50,9 +53,13 @@ async def run_ffmpeg(
         # FFREPORT and friends in our environment would make ffmpeg write files of its own.
         env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"},
     )
-    assert proc.stdin is not None and proc.stderr is not None
+    assert proc.stderr is not None
     tail = bytearray()
-    feeder = asyncio.create_task(_feed(proc.stdin, source))
+    if source is not None:
+        assert proc.stdin is not None
+        feeder = asyncio.create_task(_feed(proc.stdin, source))
+    else:
+        feeder = asyncio.create_task(asyncio.sleep(0))
     reader = asyncio.create_task(_collect_tail(proc.stderr, tail))
     returncode: int | None = None
     try:
