@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FEED_CHUNK = 256 * 1024
 STDERR_TAIL = 4 * 1024
 
 
