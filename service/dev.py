@@ -14,6 +14,7 @@ import click
 import uvicorn
 
 from db.accounts import fetch_account
+from db.recordings import ListFilter, list_recordings
 from service.accounts import create_account
 from service.app import create_app
 from service.cli import migrate_all
@@ -65,43 +66,53 @@ def settings_env(settings: Settings) -> dict[str, str]:
     }
 
 
-async def _seed(settings: Settings, state: dict[str, Any]) -> list[str]:
-    """The demo account and its recordings, made once and kept between runs."""
+async def _seed(settings: Settings, state: dict[str, Any]) -> None:
+    """The demo account, made once and kept between runs, with a few live recordings."""
     async with open_services(settings) as services:
         known = state.get("account_sid")
-        if known and await fetch_account(services.pool, known):
-            return list(state.get("recording_sids", []))
-        account = await create_account(services.pool, "Demo account")
-        state["account_sid"], state["auth_token"] = account.account_sid, account.auth_token
-        sids = []
-        call_sid = new_sid("CA")
-        with tempfile.TemporaryDirectory() as tmp:
-            for i, seconds in enumerate(DEMO_SECONDS):
-                source = write_demo_wav(Path(tmp) / f"demo{i}.wav", seconds, seed=i)
-                recording = await ingest_file(
-                    services.pool,
-                    services.storage,
-                    source=source,
-                    workdir=Path(tmp),
-                    account_sid=account.account_sid,
-                    call_sid=call_sid,
-                    date_created=None,
-                    ffmpeg=settings.ffmpeg_path,
-                    ffmpeg_timeout=settings.ffmpeg_timeout,
-                    enqueue_mp3=settings.transcode_on_ingest,
-                )
-                sids.append(recording.sid)
-        state["recording_sids"] = sids
-        return sids
+        if not (known and await fetch_account(services.pool, known)):
+            account = await create_account(services.pool, "Demo account")
+            state["account_sid"], state["auth_token"] = account.account_sid, account.auth_token
+        live = await list_recordings(
+            services.pool, state["account_sid"], ListFilter(), limit=3, offset=0
+        )
+        if not live:
+            call_sid = new_sid("CA")
+            with tempfile.TemporaryDirectory() as tmp:
+                for i, seconds in enumerate(DEMO_SECONDS):
+                    source = write_demo_wav(Path(tmp) / f"demo{i}.wav", seconds, seed=i)
+                    live.append(
+                        await ingest_file(
+                            services.pool,
+                            services.storage,
+                            source=source,
+                            workdir=Path(tmp),
+                            account_sid=state["account_sid"],
+                            call_sid=call_sid,
+                            date_created=None,
+                            ffmpeg=settings.ffmpeg_path,
+                            ffmpeg_timeout=settings.ffmpeg_timeout,
+                            enqueue_mp3=settings.transcode_on_ingest,
+                        )
+                    )
+        # The banner's examples use a recording that exists now (an earlier run's may be deleted).
+        state["recording_sids"] = [r.sid for r in live]
 
 
-async def _serve_with_worker(server: uvicorn.Server, settings: Settings) -> None:
+async def _serve_with_worker(server: uvicorn.Server, settings: Settings, ready: str) -> None:
     """The API and an MP3 worker in one process, stopping together on Ctrl-C."""
     stop = asyncio.Event()
     async with open_services(settings) as services:
         worker = asyncio.create_task(consume(services, stop, concurrency=1))
+        serving = asyncio.create_task(server.serve())
         try:
-            await server.serve()
+            # uvicorn offers a flag, not an event, for "listening".
+            while not server.started and not serving.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            if server.started:
+                # Only now: the curl lines work the moment they appear.
+                click.echo(ready)
+            await serving
         finally:
             stop.set()
             await asyncio.wait_for(worker, timeout=10)
@@ -172,7 +183,6 @@ def run_dev(data_dir: Path, *, host: str, port: int) -> None:
         asyncio.run(_seed(settings, state))
         state_path.write_text(json.dumps(state, indent=2))
         state_path.chmod(0o600)
-        click.echo(banner(f"http://{host}:{port}", state, data_dir))
         config = uvicorn.Config(
             create_app(settings),
             host=host,
@@ -182,7 +192,8 @@ def run_dev(data_dir: Path, *, host: str, port: int) -> None:
             timeout_graceful_shutdown=5,
             log_config=logging_config("text"),
         )
-        asyncio.run(_serve_with_worker(uvicorn.Server(config), settings))
+        ready = banner(f"http://{host}:{port}", state, data_dir)
+        asyncio.run(_serve_with_worker(uvicorn.Server(config), settings, ready))
     finally:
         click.echo("stopping PostgreSQL and S3 ...", err=True)
         s3.stop()
