@@ -237,7 +237,8 @@ def gc(grace: int | None) -> None:
             )
         return (
             f"purged {report.purged_recordings} deleted recordings, "
-            f"removed {report.orphans_removed} orphaned objects of {report.objects_scanned}"
+            f"removed {report.orphans_removed} orphaned objects of {report.objects_scanned}, "
+            f"aborted {report.uploads_aborted} unfinished uploads"
         )
 
     click.echo(_run(go))

@@ -21,6 +21,7 @@ class GcReport:
     purged_recordings: int = 0
     orphans_removed: int = 0
     objects_scanned: int = 0
+    uploads_aborted: int = 0
 
 
 async def purge_tombstones(pool: Pool, storage: Storage, *, retention: timedelta) -> int:
@@ -68,6 +69,19 @@ async def remove_orphans(pool: Pool, storage: Storage, *, grace: timedelta) -> t
     return scanned, removed
 
 
+async def abort_stale_uploads(storage: Storage, *, grace: timedelta) -> int:
+    """Abort multipart uploads older than ``grace``: an ingest cut off mid-upload leaves them."""
+    cutoff = datetime.now(UTC) - grace
+    stale = [
+        (key, upload_id)
+        async for key, upload_id, started in storage.list_unfinished_uploads()
+        if started <= cutoff
+    ]
+    for key, upload_id in stale:
+        await storage.abort_upload(key, upload_id)
+    return len(stale)
+
+
 async def collect_garbage(
     pool: Pool, storage: Storage, *, grace: timedelta, retention: timedelta = timedelta(0)
 ) -> GcReport:
@@ -77,4 +91,5 @@ async def collect_garbage(
     report.objects_scanned, report.orphans_removed = await remove_orphans(
         pool, storage, grace=grace
     )
+    report.uploads_aborted = await abort_stale_uploads(storage, grace=grace)
     return report

@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import anyio
+import asyncpg
 
 from db.pool import Pool
 from db.recordings import Recording, insert_recording
@@ -96,11 +97,13 @@ async def ingest_file(
                 mp3_error=None,
             ),
         )
-    except BaseException:
-        # No row points at this object; remove it now, or `recordings gc` will.
+    except asyncpg.PostgresError:
+        # PostgreSQL refused the row, so none points at this object: remove it now.
         with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
             await storage.delete_objects([key])
         raise
+    # Any other failure (a timeout, a lost connection, a cancellation) may have come after the
+    # commit: the object stays, and `recordings gc` removes it only if no row ever pointed at it.
     if enqueue_mp3:
         try:
             await queue.enqueue_mp3(pool, sid, request_id=request_id.get())

@@ -221,6 +221,25 @@ class Storage:
                 for item in page.get("Contents", []):
                     yield StoredObject(item["Key"], int(item["Size"]), item["LastModified"])
 
+    async def list_unfinished_uploads(self) -> AsyncIterator[tuple[str, str, datetime]]:
+        """Multipart uploads under the prefix never completed nor aborted: (key, id, started)."""
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        with _translate():
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.key("")):
+                for upload in page.get("Uploads", []):
+                    yield upload["Key"], upload["UploadId"], upload["Initiated"]
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        """Drop an unfinished multipart upload and its parts."""
+        with _translate():
+            try:
+                await self._client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                    raise
+
     async def presign_get(
         self,
         key: str,
@@ -245,7 +264,8 @@ def _client_config(config: StorageConfig) -> AioConfig:
     return AioConfig(
         connect_timeout=min(5.0, config.timeout),
         read_timeout=config.timeout,
-        retries={"max_attempts": 2, "mode": "standard"},
+        # Two attempts in all: a stalled server then holds a request for about 2 x timeout.
+        retries={"total_max_attempts": 2, "mode": "standard"},
         max_pool_connections=config.max_connections,
         signature_version="s3v4",
         s3={"addressing_style": "path"},

@@ -19,7 +19,6 @@ from service.errors import (
     BadRequest,
     NotFound,
     PayloadTooLarge,
-    ServiceUnavailable,
     Unauthorized,
     UnprocessableAudio,
 )
@@ -115,7 +114,4 @@ async def ingest_recording(
         except AudioError as exc:
             log.warning("rejected upload for %s: %s (%s)", account_sid, exc.message, exc.detail)
             raise UnprocessableAudio(exc.message) from exc
-        except OSError as exc:
-            log.error("ingest could not write its work files: %s", exc)
-            raise ServiceUnavailable("The service could not store the upload") from exc
     return render_recording(recording, fmt, status_code=201)
