@@ -22,6 +22,7 @@ from service.gc import collect_garbage
 from service.ingest import ingest_file, parse_timestamp
 from service.logs import configure_logging, logging_config
 from service.queue import install_queue
+from service.server import http_protocol
 from service.settings import Settings
 from service.sids import is_account_sid, is_call_sid, new_sid
 from service.state import open_services, storage_config
@@ -56,7 +57,7 @@ def serve(host: str, port: int) -> None:
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=http_protocol(settings.max_header_bytes),
         timeout_graceful_shutdown=30,
         access_log=False,
         log_config=logging_config(settings.log_format, settings.log_level),

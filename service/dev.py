@@ -23,6 +23,7 @@ from service.embedded import EmbeddedPostgres, EmbeddedS3
 from service.ingest import ingest_file
 from service.jobs import consume
 from service.logs import configure_logging, logging_config
+from service.server import http_protocol
 from service.settings import Settings
 from service.sids import new_sid
 from service.state import open_services
@@ -188,7 +189,7 @@ def run_dev(data_dir: Path, *, host: str, port: int) -> None:
             host=host,
             port=port,
             loop="uvloop",
-            http="httptools",
+            http=http_protocol(settings.max_header_bytes),
             timeout_graceful_shutdown=5,
             log_config=logging_config("text"),
         )

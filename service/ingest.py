@@ -36,7 +36,10 @@ def parse_timestamp(value: str) -> datetime:
             raise ValueError(f"not an ISO-8601 or RFC 2822 timestamp: {value!r}") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"timestamp out of range: {value!r}") from exc
 
 
 def file_etag(path: Path) -> str:

@@ -14,8 +14,8 @@ from service.sids import is_call_sid
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 MAX_PAGE = 10**9
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_INT = re.compile(r"\d{1,12}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_INT = re.compile(r"[0-9]{1,12}")
 # Raw "DateCreated>=D" arrives as key "DateCreated>" and value "D"; encoded forms may keep "=".
 _DATE_KEYS = {
     "DateCreated": "=",

@@ -62,10 +62,12 @@ class ObservabilityMiddleware:
             if audio is not None and sent:
                 self.metrics.bytes_streamed.labels(audio).inc(sent)
             if self.access_log:
+                # The path as sent, still percent-encoded: a decoded %0A could forge log lines.
+                raw = scope.get("raw_path") or scope["path"].encode()
                 log.info(
                     "%s %s %d",
                     method,
-                    scope["path"],
+                    raw.decode("latin-1"),
                     status,
                     extra={
                         "status": status,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_SPEC = re.compile(r"(\d{0,19})-(\d{0,19})")
+_SPEC = re.compile(r"([0-9]{0,19})-([0-9]{0,19})")
 
 
 @dataclass(frozen=True)

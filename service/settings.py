@@ -30,6 +30,7 @@ class Settings(BaseSettings):
 
     ingest_token: str | None = None
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
+    max_header_bytes: int = Field(default=64 * 1024, ge=4096)
     tmp_dir: str | None = None
 
     ffmpeg: str | None = None

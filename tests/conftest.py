@@ -24,6 +24,7 @@ from service.app import create_app
 from service.demo import write_demo_wav
 from service.embedded import EmbeddedPostgres, EmbeddedS3, free_port
 from service.queue import install_queue
+from service.server import http_protocol
 from service.settings import Settings
 from service.sids import new_sid
 from service.state import storage_config
@@ -109,7 +110,7 @@ class ServerThread:
             host="127.0.0.1",
             port=self.port,
             loop="asyncio",
-            http="httptools",
+            http=http_protocol(settings.max_header_bytes),
             log_level="warning",
             timeout_graceful_shutdown=2,
         )
