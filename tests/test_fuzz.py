@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import os
 
 import httpx
 import pytest
@@ -55,7 +56,12 @@ OPERATIONS = {op.label: op for op in (r.ok() for r in SCHEMA.get_all_operations(
 
 
 @pytest.mark.parametrize("label", sorted(OPERATIONS))
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+# 40 examples per operation in CI; FUZZ_EXAMPLES=2000 for the longer documented run.
+@settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 @given(data=st.data())
 def test_api_conforms_to_its_schema(
     server: ServerThread, target: tuple[Account, str], label: str, data: st.DataObject
