@@ -188,6 +188,23 @@ def demo_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 Ingest = Callable[..., httpx.Response]
 
 
+def post_recording(http: httpx.Client, account: Account, body: bytes) -> httpx.Response:
+    """Upload through the ingest endpoint of whatever server ``http`` points at."""
+    return http.post(
+        f"/internal/Accounts/{account.sid}/Recordings.json",
+        params={"CallSid": new_sid("CA")},
+        content=body,
+        headers={"Authorization": f"Bearer {INGEST_TOKEN}"},
+    )
+
+
+def upload(http: httpx.Client, account: Account, body: bytes) -> str:
+    """The SID of a recording uploaded through ``http``, which must succeed."""
+    response = post_recording(http, account, body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["sid"])
+
+
 @pytest.fixture
 def ingest(client: httpx.Client, demo_wav: bytes) -> Ingest:
     def upload(

@@ -12,21 +12,9 @@ import pytest
 
 from service.gc import collect_garbage
 from service.settings import Settings
-from service.sids import new_sid
 from service.state import open_services, storage_config
 from storage.client import open_storage
-from tests.conftest import INGEST_TOKEN, Account, ServerThread, make_settings
-
-
-def post(http: httpx.Client, account: Account, body: bytes) -> str:
-    response = http.post(
-        f"/internal/Accounts/{account.sid}/Recordings.json",
-        params={"CallSid": new_sid("CA")},
-        content=body,
-        headers={"Authorization": f"Bearer {INGEST_TOKEN}"},
-    )
-    assert response.status_code == 201
-    return str(response.json()["sid"])
+from tests.conftest import Account, ServerThread, make_settings, upload
 
 
 @pytest.fixture
@@ -49,7 +37,7 @@ def test_redirect_mode_sends_clients_to_storage(
 ) -> None:
     server, public = redirecting
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
-        sid = post(http, account, demo_wav)
+        sid = upload(http, account, demo_wav)
         url = f"{account.base}/{sid}.wav"
         answer = http.get(url)
         assert answer.status_code == 307
@@ -81,7 +69,7 @@ def test_enforce_media_auth_applies_to_redirects_too(
 ) -> None:
     server, _ = redirecting
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
-        sid = post(http, account, demo_wav)
+        sid = upload(http, account, demo_wav)
 
         async def enforce(on: bool) -> None:
             conn = await asyncpg.connect(settings.database_url)
@@ -114,7 +102,7 @@ def test_retention_window_keeps_objects_until_gc(
         ServerThread(settings) as server,
         httpx.Client(base_url=server.base_url, timeout=30) as http,
     ):
-        sid = post(http, account, demo_wav)
+        sid = upload(http, account, demo_wav)
         assert http.delete(f"{account.base}/{sid}", auth=account.auth).status_code == 204
         assert http.get(f"{account.base}/{sid}").status_code == 404
         assert http.delete(f"{account.base}/{sid}", auth=account.auth).status_code == 404

@@ -28,7 +28,7 @@ from service.settings import Settings
 from service.sids import new_sid
 from service.state import storage_config
 from storage.client import open_storage
-from tests.conftest import INGEST_TOKEN, Account, ServerThread, make_settings
+from tests.conftest import Account, ServerThread, make_settings, upload
 
 RECORDINGS = str(Path(sys.executable).parent / "recordings")
 
@@ -66,17 +66,6 @@ def lazy_server(
 def http(lazy_server: ServerThread) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=lazy_server.base_url, timeout=60) as client:
         yield client
-
-
-def upload(http: httpx.Client, account: Account, body: bytes) -> str:
-    response = http.post(
-        f"/internal/Accounts/{account.sid}/Recordings.json",
-        params={"CallSid": new_sid("CA")},
-        content=body,
-        headers={"Authorization": f"Bearer {INGEST_TOKEN}"},
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["sid"])
 
 
 def decoded_seconds(ffmpeg: str, mp3: bytes, tmp_path: Path) -> float:
@@ -418,8 +407,12 @@ def test_worker_makes_the_mp3_after_ingest(
 
 
 def test_delete_during_a_transcode_leaves_no_mp3(
-    http: httpx.Client, lazy_server: ServerThread, account: Account, settings: Settings,
-    counting_ffmpeg: CountingFfmpeg, tmp_path: Path,
+    http: httpx.Client,
+    lazy_server: ServerThread,
+    account: Account,
+    settings: Settings,
+    counting_ffmpeg: CountingFfmpeg,
+    tmp_path: Path,
 ) -> None:
     sid = upload(http, account, write_demo_wav(tmp_path / "long.wav", 600.0).read_bytes())
     url = f"{lazy_server.base_url}{account.base}/{sid}.mp3"

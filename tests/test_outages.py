@@ -10,13 +10,11 @@ import httpx
 import pytest
 
 from service.embedded import EmbeddedPostgres, EmbeddedS3
-from service.sids import new_sid
 from tests.conftest import (
-    INGEST_TOKEN,
-    Account,
     ServerThread,
     make_settings,
     new_account,
+    post_recording,
     running_postgres,
 )
 
@@ -46,15 +44,6 @@ def wait_for(check: object, timeout: float = 30.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
-def upload(http: httpx.Client, account: Account, body: bytes) -> httpx.Response:
-    return http.post(
-        f"/internal/Accounts/{account.sid}/Recordings.json",
-        params={"CallSid": new_sid("CA")},
-        content=body,
-        headers={"Authorization": f"Bearer {INGEST_TOKEN}"},
-    )
-
-
 def test_postgres_down_is_503_then_recovers(
     own_postgres: EmbeddedPostgres, s3: EmbeddedS3, settings: object, demo_wav: bytes
 ) -> None:
@@ -64,7 +53,7 @@ def test_postgres_down_is_503_then_recovers(
         ServerThread(settings_) as server,
         httpx.Client(base_url=server.base_url, timeout=20) as http,
     ):
-        made = upload(http, account, demo_wav)
+        made = post_recording(http, account, demo_wav)
         assert made.status_code == 201
         sid = made.json()["sid"]
         media = f"{account.base}/{sid}"
@@ -77,7 +66,7 @@ def test_postgres_down_is_503_then_recovers(
             assert response.headers["retry-after"].isdigit()
             assert b"<Status>503</Status>" in response.content
             assert b"asyncpg" not in response.content and b"Traceback" not in response.content
-        assert upload(http, account, demo_wav).status_code == 503
+        assert post_recording(http, account, demo_wav).status_code == 503
         assert http.get("/readyz").status_code == 503
         assert http.get("/healthz").status_code == 200
 
@@ -107,7 +96,7 @@ def test_storage_down_is_503_then_recovers(
         ServerThread(settings_) as server,
         httpx.Client(base_url=server.base_url, timeout=30) as http,
     ):
-        made = upload(http, account, demo_wav)
+        made = post_recording(http, account, demo_wav)
         assert made.status_code == 201
         media = f"{account.base}/{made.json()['sid']}"
 
@@ -116,7 +105,7 @@ def test_storage_down_is_503_then_recovers(
         assert response.status_code == 503
         assert response.headers["retry-after"].isdigit()
         assert b"botocore" not in response.content
-        assert upload(http, account, demo_wav).status_code == 503
+        assert post_recording(http, account, demo_wav).status_code == 503
         # Metadata does not need storage.
         assert http.get(media + ".xml").status_code == 200
         assert http.get("/readyz").status_code == 503
@@ -126,4 +115,4 @@ def test_storage_down_is_503_then_recovers(
         own_s3.start()
         wait_for(lambda: http.get(media).status_code == 200)
         assert http.get(media).content == demo_wav
-        assert upload(http, account, demo_wav).status_code == 201
+        assert post_recording(http, account, demo_wav).status_code == 201
