@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import click
 
-from db.accounts import set_enforce_media_auth
+from db.accounts import fetch_account, set_enforce_media_auth
 from db.migrations import apply_migrations
 from db.pool import open_pool
 from service.accounts import create_account
@@ -165,19 +165,10 @@ def import_(
         results: list[dict[str, str]] = []
         failures = 0
         async with open_services(settings) as services:
-            from db.accounts import fetch_account
-
             if await fetch_account(services.pool, account_sid) is None:
                 raise click.ClickException(f"no account {account_sid}")
-            with (
-                click.progressbar(
-                    files,
-                    label="Importing",
-                    file=sys.stderr,
-                )
-                if sys.stderr.isatty() and not as_json
-                else _plain(files) as bar
-            ):
+            # click draws the bar only when stderr is a terminal.
+            with click.progressbar(files, label="Importing", file=sys.stderr) as bar:
                 for name in bar:
                     with tempfile.TemporaryDirectory(dir=settings.tmp_dir) as tmp:
                         try:
@@ -208,19 +199,6 @@ def import_(
             click.echo(f"{item['sid']}  {item['file']}")
     if failures:
         sys.exit(1)
-
-
-class _plain:
-    """A stand-in for click's progress bar when nobody watches a terminal."""
-
-    def __init__(self, items: tuple[str, ...]) -> None:
-        self.items = items
-
-    def __enter__(self) -> tuple[str, ...]:
-        return self.items
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @main.command()
