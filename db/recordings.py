@@ -159,9 +159,13 @@ async def list_recordings(
     """One page of live recordings, newest first, SID breaking ties."""
     where, args = _where(account_sid, filters)
     args += [limit, offset]
+    # A deferred join: the OFFSET walks the listing index alone (index-only), and only the
+    # page's rows are read from the table, not every row skipped (page 1000 of 50 at 1,000,000
+    # recordings: 33 -> 5 ms; bench/, benchmark 5).
     rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM recordings r WHERE {where}"
-        f" ORDER BY r.date_created DESC, r.sid DESC LIMIT ${len(args) - 1} OFFSET ${len(args)}",
+        f"SELECT {_COLUMNS} FROM (SELECT r.sid FROM recordings r WHERE {where}"
+        f" ORDER BY r.date_created DESC, r.sid DESC LIMIT ${len(args) - 1} OFFSET ${len(args)})"
+        " page JOIN recordings r ON r.sid = page.sid ORDER BY r.date_created DESC, r.sid DESC",
         *args,
     )
     return [_recording(row) for row in rows]

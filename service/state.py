@@ -69,7 +69,9 @@ async def open_services(
         )
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async def: FastAPI runs a plain def dependency in a worker thread, a thread hop per
+    # request that cost a quarter of the metadata requests per second (bench/, benchmark 4).
     services: Services = request.state.services
     return services
 

@@ -1,0 +1,1 @@
+"""Benchmarks of the Recordings service against side-by-side baselines (see README.md)."""
