@@ -323,3 +323,38 @@ def test_ingested_recordings_are_listed(
     made = [ingest(account).json()["sid"] for _ in range(3)]
     body = listed(client, account)
     assert [r["sid"] for r in body["recordings"]] == made[::-1]
+
+
+def test_total_follows_ingest_delete_and_purge(
+    client: httpx.Client, settings: Settings, account: Account, ingest: Ingest
+) -> None:
+    """The unfiltered total comes from a counter kept by triggers: it must match count(*)."""
+
+    def total() -> int:
+        return int(listed(client, account)["total"])
+
+    made = [ingest(account).json()["sid"] for _ in range(4)]
+    assert total() == 4
+    assert client.delete(f"{account.base}/{made[0]}", auth=account.auth).status_code == 204
+    assert total() == 3
+
+    async def tamper() -> tuple[int, int]:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await conn.execute("UPDATE recordings SET deleted_at = now() WHERE sid = $1", made[1])
+            await conn.execute("DELETE FROM recordings WHERE sid = $1", made[1])
+            await conn.execute("DELETE FROM recordings WHERE sid = $1", made[2])
+            counted = await conn.fetchval(
+                "SELECT count(*) FROM recordings WHERE account_sid = $1 AND deleted_at IS NULL",
+                account.sid,
+            )
+            kept = await conn.fetchval(
+                "SELECT live FROM recording_counts WHERE account_sid = $1", account.sid
+            )
+            return int(counted), int(kept)
+        finally:
+            await conn.close()
+
+    assert asyncio.run(tamper()) == (1, 1)
+    assert total() == 1
+    assert listed(client, account, "DateCreated>=2000-01-01")["total"] == 1
