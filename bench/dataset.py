@@ -129,6 +129,14 @@ async def load(
                 if last > first
             )
         )
+        # The bulk load bypassed the triggers (replica role, TRUNCATE): recount as migration
+        # 0004 does for existing rows.
+        await conn.execute("TRUNCATE recording_counts")
+        await conn.execute(
+            "INSERT INTO recording_counts (account_sid, live) SELECT account_sid, count(*)"
+            " FROM recordings WHERE deleted_at IS NULL GROUP BY account_sid",
+            timeout=None,
+        )
         timings["insert"] = time.perf_counter() - t
         t = time.perf_counter()
         await conn.execute("SET maintenance_work_mem = '1GB'")
