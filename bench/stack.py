@@ -26,6 +26,7 @@ import asyncpg
 
 from db.migrations import apply_migrations
 from service.accounts import create_account
+from service.dev import settings_env
 from service.embedded import EmbeddedPostgres, EmbeddedS3, free_port
 from service.queue import install_queue
 from service.settings import Settings
@@ -87,19 +88,13 @@ class Stack:
     def service_env(self, **overrides: str) -> dict[str, str]:
         """The ``RECORDINGS_*`` environment of ``recordings serve`` on this stack."""
         s = self.settings()
-        env = {
-            "RECORDINGS_DATABASE_URL": s.database_url,
-            "RECORDINGS_S3_ENDPOINT_URL": s.s3_endpoint_url or "",
-            "RECORDINGS_S3_BUCKET": s.s3_bucket,
-            "RECORDINGS_S3_ACCESS_KEY_ID": s.s3_access_key_id or "",
-            "RECORDINGS_S3_SECRET_ACCESS_KEY": s.s3_secret_access_key or "",
-            "RECORDINGS_S3_REGION": s.s3_region,
-            "RECORDINGS_INGEST_TOKEN": s.ingest_token or "",
-            "RECORDINGS_FFMPEG": self.ffmpeg,
+        env = settings_env(s)
+        env.update(
+            RECORDINGS_FFMPEG=self.ffmpeg,
             # Cold .mp3 is measured with no job queued: nothing is made behind our back.
-            "RECORDINGS_TRANSCODE_ON_INGEST": "false",
-            "RECORDINGS_TMP_DIR": s.tmp_dir or "",
-        }
+            RECORDINGS_TRANSCODE_ON_INGEST="false",
+            RECORDINGS_TMP_DIR=s.tmp_dir or "",
+        )
         env.update(overrides)
         return env
 
