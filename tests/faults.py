@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import struct
 import threading
@@ -72,8 +73,11 @@ class _Connection:
 class FaultProxy:
     """Forwards 127.0.0.1:``port`` to ``upstream_host``:``upstream_port``, faults on demand."""
 
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+    def __init__(self, upstream_host: str, upstream_port: int, *, record: bool = False) -> None:
         self.upstream = (upstream_host, upstream_port)
+        # With ``record``, every byte sent upstream is kept, so a test can read what was asked.
+        self._record = record
+        self._sent = bytearray()
         self.host = "127.0.0.1"
         self.port = 0
         # Counters: written on the proxy's loop only, read from anywhere.
@@ -96,12 +100,12 @@ class FaultProxy:
         self._thread = threading.Thread(target=self._run, name="fault-proxy", daemon=True)
 
     @classmethod
-    def for_url(cls, url: str) -> FaultProxy:
+    def for_url(cls, url: str, *, record: bool = False) -> FaultProxy:
         """A proxy to the host and port of ``url`` (an http:// URL or a postgresql:// DSN)."""
         parts = urlsplit(url)
         if parts.hostname is None or parts.port is None:
             raise ValueError(f"no host and port in {url!r}")
-        return cls(parts.hostname, parts.port)
+        return cls(parts.hostname, parts.port, record=record)
 
     def rewrite(self, url: str) -> str:
         """``url`` with its host and port replaced by the proxy's (credentials kept)."""
@@ -109,6 +113,18 @@ class FaultProxy:
         userinfo, _, _ = parts.netloc.rpartition("@")
         netloc = f"{userinfo}@" if userinfo else ""
         return urlunsplit(parts._replace(netloc=f"{netloc}{self.host}:{self.port}"))
+
+    def sent_since(self, mark: int) -> bytes:
+        """What was sent upstream after the first ``mark`` bytes (needs ``record``)."""
+        return bytes(self._sent[mark:])
+
+    def http_requests_since(self, mark: int) -> list[str]:
+        """The HTTP request lines (method and target) sent upstream after ``mark``."""
+        found = re.findall(
+            rb"(?:^|\r\n)((?:GET|HEAD|PUT|POST|DELETE) \S+) HTTP/1\.[01]\r\n",
+            self.sent_since(mark),
+        )
+        return [line.decode("latin-1") for line in found]
 
     @property
     def active(self) -> int:
@@ -286,6 +302,8 @@ class FaultProxy:
                     self.bytes_to_client += len(data)
                 else:
                     self.bytes_to_upstream += len(data)
+                    if self._record:
+                        self._sent += data
                 writer.write(data)
                 await writer.drain()
                 if cut:

@@ -19,7 +19,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -51,152 +50,13 @@ from tests.conftest import (
     make_settings,
     new_account,
 )
+from tests.faults import FaultProxy
 
 RECORDINGS = str(Path(sys.executable).parent / "recordings")
 
 # --------------------------------------------------------------------------------------------
-# Helpers: a counting TCP proxy, raw HTTP/1.1 requests, uploads
+# Helpers: raw HTTP/1.1 requests, uploads
 # --------------------------------------------------------------------------------------------
-
-
-class CountingProxy:
-    """Forwards 127.0.0.1:<port> to an upstream and records every byte sent to it.
-
-    Put between the service and S3 (or PostgreSQL) it shows whether a request reached them:
-    aiobotocore's HTTP request lines are readable in what was sent. ``refuse()`` resets every
-    connection, open or new, to simulate the server being down.
-    """
-
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
-        self.upstream = (upstream_host, upstream_port)
-        self.port = 0
-        self._sent = bytearray()
-        self._lock = threading.Lock()
-        self._refusing = False
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="counting-proxy", daemon=True)
-
-    @classmethod
-    def for_url(cls, url: str) -> CountingProxy:
-        parts = urlsplit(url)
-        assert parts.hostname and parts.port
-        return cls(parts.hostname, parts.port)
-
-    def rewrite(self, url: str) -> str:
-        parts = urlsplit(url)
-        userinfo, _, _ = parts.netloc.rpartition("@")
-        netloc = (userinfo + "@" if userinfo else "") + f"127.0.0.1:{self.port}"
-        return parts._replace(netloc=netloc).geturl()
-
-    # -- what went upstream ----------------------------------------------------------------
-
-    @property
-    def bytes_up(self) -> int:
-        with self._lock:
-            return len(self._sent)
-
-    def sent_since(self, mark: int) -> bytes:
-        with self._lock:
-            return bytes(self._sent[mark:])
-
-    def http_requests_since(self, mark: int) -> list[str]:
-        """The HTTP request lines (method and target) sent upstream after ``mark``."""
-        found = re.findall(
-            rb"(?:^|\r\n)((?:GET|HEAD|PUT|POST|DELETE) \S+) HTTP/1\.[01]\r\n", self.sent_since(mark)
-        )
-        return [line.decode("latin-1") for line in found]
-
-    # -- modes -----------------------------------------------------------------------------
-
-    def refuse(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._set_refusing(True), self._loop).result(10)
-
-    def pass_through(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._set_refusing(False), self._loop).result(10)
-
-    async def _set_refusing(self, refusing: bool) -> None:
-        self._refusing = refusing
-        if refusing:
-            for writer in list(self._writers):
-                writer.transport.abort()
-            self._writers.clear()
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def __enter__(self) -> CountingProxy:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the counting proxy did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._serve())
-        self._loop.close()
-
-    async def _serve(self) -> None:
-        self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        async with server:
-            await self._stop.wait()
-            for writer in list(self._writers):
-                writer.transport.abort()
-            if self._tasks:
-                await asyncio.wait(self._tasks, timeout=5)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            await self._forward(reader, writer)
-        finally:
-            self._tasks.discard(task)
-
-    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._refusing:
-            writer.transport.abort()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers |= {writer, up_writer}
-
-        async def pipe(
-            src: asyncio.StreamReader, dst: asyncio.StreamWriter, *, record: bool
-        ) -> None:
-            try:
-                while chunk := await src.read(65536):
-                    if record:
-                        with self._lock:
-                            self._sent += chunk
-                    dst.write(chunk)
-                    await dst.drain()
-            except (OSError, asyncio.IncompleteReadError):
-                pass
-            finally:
-                with contextlib.suppress(OSError, RuntimeError):
-                    dst.close()
-
-        try:
-            await asyncio.gather(
-                pipe(reader, up_writer, record=True), pipe(up_reader, writer, record=False)
-            )
-        finally:
-            self._writers -= {writer, up_writer}
 
 
 @dataclass
@@ -694,8 +554,8 @@ def test_a_list_never_holds_another_accounts_recordings(
 @dataclass(frozen=True)
 class Probed:
     server: ServerThread
-    s3: CountingProxy
-    db: CountingProxy
+    s3: FaultProxy
+    db: FaultProxy
     account: Account
     sid: str
     wav: bytes
@@ -707,8 +567,8 @@ def probed(
 ) -> Iterator[Probed]:
     """A service whose S3 and PostgreSQL traffic goes through counting proxies."""
     with (
-        CountingProxy.for_url(s3.endpoint_url) as s3_proxy,
-        CountingProxy.for_url(postgres.dsn) as db_proxy,
+        FaultProxy.for_url(s3.endpoint_url, record=True) as s3_proxy,
+        FaultProxy.for_url(postgres.dsn, record=True) as db_proxy,
     ):
         watched = make_settings(
             postgres,
@@ -723,11 +583,11 @@ def probed(
 
 
 def test_the_probes_see_a_real_media_request(probed: Probed) -> None:
-    s3_mark, db_mark = probed.s3.bytes_up, probed.db.bytes_up
+    s3_mark, db_mark = probed.s3.bytes_to_upstream, probed.db.bytes_to_upstream
     got = raw_request(probed.server.base_url, "GET", f"{probed.account.base}/{probed.sid}.wav")
     assert got is not None and got.status == 200 and got.body == probed.wav
     assert any(probed.sid in line for line in probed.s3.http_requests_since(s3_mark))
-    assert probed.db.bytes_up > db_mark
+    assert probed.db.bytes_to_upstream > db_mark
 
 
 def _odd_names(sid: str) -> list[str]:
@@ -788,24 +648,30 @@ def test_odd_sids_are_404_and_touch_neither_storage_nor_database(
     probed: Probed, method: str
 ) -> None:
     for target in _odd_sid_targets(probed):
-        s3_mark, db_mark = probed.s3.bytes_up, probed.db.bytes_up
+        s3_mark, db_mark = probed.s3.bytes_to_upstream, probed.db.bytes_to_upstream
         got = raw_request(probed.server.base_url, method, target)
         assert got is not None, target
         assert got.status == 404, (target, got.status, got.body[:200])
-        assert probed.s3.bytes_up == s3_mark, (target, probed.s3.http_requests_since(s3_mark))
-        assert probed.db.bytes_up == db_mark, (target, probed.db.sent_since(db_mark)[:200])
+        assert probed.s3.bytes_to_upstream == s3_mark, (
+            target,
+            probed.s3.http_requests_since(s3_mark),
+        )
+        assert probed.db.bytes_to_upstream == db_mark, (target, probed.db.sent_since(db_mark)[:200])
         assert got.body[:4] != b"RIFF" and probed.wav[44:1044] not in got.body
 
 
 def test_odd_sids_on_delete_are_refused_without_storage_requests(probed: Probed) -> None:
     auth = [("Authorization", basic(probed.account))]
     for target in _odd_sid_targets(probed):
-        s3_mark = probed.s3.bytes_up
+        s3_mark = probed.s3.bytes_to_upstream
         got = raw_request(probed.server.base_url, "DELETE", target, auth)
         assert got is not None, target
         # 403 when the odd part is the path's AccountSid (the credentials are not for it).
         assert got.status in (403, 404), (target, got.status)
-        assert probed.s3.bytes_up == s3_mark, (target, probed.s3.http_requests_since(s3_mark))
+        assert probed.s3.bytes_to_upstream == s3_mark, (
+            target,
+            probed.s3.http_requests_since(s3_mark),
+        )
     # Nothing was deleted.
     still = raw_request(probed.server.base_url, "GET", f"{probed.account.base}/{probed.sid}")
     assert still is not None and still.status == 200 and still.body == probed.wav
@@ -1317,8 +1183,8 @@ def test_outage_503s_show_no_internals(
 ) -> None:
     account = new_account(settings.database_url)
     with (
-        CountingProxy.for_url(s3.endpoint_url) as s3_proxy,
-        CountingProxy.for_url(postgres.dsn) as db_proxy,
+        FaultProxy.for_url(s3.endpoint_url, record=True) as s3_proxy,
+        FaultProxy.for_url(postgres.dsn, record=True) as db_proxy,
     ):
         watched = make_settings(
             postgres,
