@@ -736,9 +736,8 @@ def replica_env(settings_env: dict[str, str]) -> dict[str, str]:
 def spawned_stack(count: int, keep: bool = False) -> Iterator[tuple[list[str], dict[str, str]]]:
     """PostgreSQL and S3 from the dev wheels, migrated, and ``count`` API replicas."""
     from service.cli import migrate_all
-    from service.dev import settings_env
+    from service.dev import settings_env, stack_settings
     from service.embedded import EmbeddedPostgres, EmbeddedS3
-    from service.settings import Settings
 
     root = Path(tempfile.mkdtemp(prefix="recordings-load-"))
     postgres = EmbeddedPostgres(root / "postgres")
@@ -746,15 +745,7 @@ def spawned_stack(count: int, keep: bool = False) -> Iterator[tuple[list[str], d
     try:
         postgres.start()
         s3.start()
-        settings = Settings(
-            database_url=postgres.dsn,
-            s3_endpoint_url=s3.endpoint_url,
-            s3_bucket="recordings",
-            s3_access_key_id=s3.access_key,
-            s3_secret_access_key=s3.secret_key,
-            s3_region="us-east-1",
-            ingest_token=os.urandom(16).hex(),
-        )
+        settings = stack_settings(postgres, s3, ingest_token=os.urandom(16).hex())
         asyncio.run(migrate_all(settings))
         env = replica_env(settings_env(settings))
         with replicas(env, count, root) as urls:

@@ -26,7 +26,7 @@ import asyncpg
 
 from db.migrations import apply_migrations
 from service.accounts import create_account
-from service.dev import settings_env
+from service.dev import settings_env, stack_settings
 from service.embedded import EmbeddedPostgres, EmbeddedS3, free_port
 from service.queue import install_queue
 from service.settings import Settings
@@ -71,19 +71,14 @@ class Stack:
 
     def settings(self, **overrides: object) -> Settings:
         values: dict[str, object] = {
-            "database_url": self.postgres.dsn,
-            "s3_endpoint_url": self.s3.endpoint_url,
             "s3_bucket": BUCKET,
-            "s3_access_key_id": self.s3.access_key,
-            "s3_secret_access_key": self.s3.secret_key,
-            "s3_region": "us-east-1",
             "ingest_token": self.ingest_token,
             "ffmpeg": self.ffmpeg,
             "transcode_on_ingest": False,
             "tmp_dir": str(self.root / "tmp"),
         }
         values.update(overrides)
-        return Settings(**values)  # type: ignore[arg-type]
+        return stack_settings(self.postgres, self.s3, **values)
 
     def service_env(self, **overrides: str) -> dict[str, str]:
         """The ``RECORDINGS_*`` environment of ``recordings serve`` on this stack."""

@@ -53,6 +53,20 @@ def _load_state(path: Path) -> dict[str, Any]:
     }
 
 
+def stack_settings(postgres: EmbeddedPostgres, s3: EmbeddedS3, **overrides: Any) -> Settings:
+    """Settings that point at these embedded servers (the dev stack, the tests, the benches)."""
+    values: dict[str, Any] = {
+        "database_url": postgres.dsn,
+        "s3_endpoint_url": s3.endpoint_url,
+        "s3_bucket": "recordings",
+        "s3_access_key_id": s3.access_key,
+        "s3_secret_access_key": s3.secret_key,
+        "s3_region": "us-east-1",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """The ``RECORDINGS_...`` variables that point another command at this stack."""
     return {
@@ -167,15 +181,8 @@ def run_dev(data_dir: Path, *, host: str, port: int) -> None:
         postgres.start()
         s3.start()
         state["pg_port"], state["s3_port"] = postgres.port, s3.port
-        settings = Settings(
-            database_url=postgres.dsn,
-            s3_endpoint_url=s3.endpoint_url,
-            s3_bucket="recordings",
-            s3_access_key_id=s3.access_key,
-            s3_secret_access_key=s3.secret_key,
-            s3_region="us-east-1",
-            ingest_token=state["ingest_token"],
-            log_format="text",
+        settings = stack_settings(
+            postgres, s3, ingest_token=state["ingest_token"], log_format="text"
         )
         configure_logging("text")
         env = settings_env(settings)

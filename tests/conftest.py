@@ -22,6 +22,7 @@ from db.migrations import apply_migrations
 from service.accounts import create_account
 from service.app import create_app
 from service.demo import write_demo_wav
+from service.dev import stack_settings
 from service.embedded import EmbeddedPostgres, EmbeddedS3, free_port
 from service.queue import install_queue
 from service.server import http_protocol
@@ -70,12 +71,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedS3]:
 
 def make_settings(postgres: EmbeddedPostgres, s3: EmbeddedS3, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "database_url": postgres.dsn,
-        "s3_endpoint_url": s3.endpoint_url,
         "s3_bucket": "recordings-tests",
-        "s3_access_key_id": s3.access_key,
-        "s3_secret_access_key": s3.secret_key,
-        "s3_region": "us-east-1",
         "ingest_token": INGEST_TOKEN,
         "s3_timeout": 10.0,
         "database_timeout": 5.0,
@@ -83,7 +79,7 @@ def make_settings(postgres: EmbeddedPostgres, s3: EmbeddedS3, **overrides: objec
         "transcode_on_ingest": False,
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return stack_settings(postgres, s3, **values)
 
 
 @pytest.fixture(scope="session")
