@@ -13,8 +13,7 @@ from playwright.sync_api import Response, sync_playwright
 
 from service.demo import write_demo_wav
 from service.embedded import EmbeddedPostgres, EmbeddedS3, free_port
-from service.sids import new_sid
-from tests.conftest import INGEST_TOKEN, Account, ServerThread, make_settings
+from tests.conftest import Account, ServerThread, make_settings, upload
 
 CHROMIUM = "/usr/bin/chromium"
 # Long enough that the browser cannot have fetched the middle before it seeks there.
@@ -82,15 +81,9 @@ def test_chromium_plays_and_seeks(
     api: ServerThread, page_origin: str, account: Account, tmp_path: Path, suffix: str
 ) -> None:
     wav = write_demo_wav(tmp_path / "call.wav", SECONDS).read_bytes()
-    made = httpx.post(
-        f"{api.base_url}/internal/Accounts/{account.sid}/Recordings.json",
-        params={"CallSid": new_sid("CA")},
-        content=wav,
-        headers={"Authorization": f"Bearer {INGEST_TOKEN}"},
-        timeout=60,
-    )
-    assert made.status_code == 201
-    media_url = f"{api.base_url}{account.base}/{made.json()['sid']}{suffix}"
+    with httpx.Client(base_url=api.base_url, timeout=60) as http:
+        sid = upload(http, account, wav)
+    media_url = f"{api.base_url}{account.base}/{sid}{suffix}"
     statuses: list[tuple[int, str | None]] = []
 
     def seen(response: Response) -> None:

@@ -21,8 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 from service.app import create_app
 from service.settings import Settings
-from service.sids import new_sid
-from tests.conftest import INGEST_TOKEN, Account, ServerThread, new_account
+from tests.conftest import INGEST_TOKEN, Account, ServerThread, new_account, upload
 
 CHECKS = [
     not_a_server_error,
@@ -39,15 +38,8 @@ _turn = itertools.count()
 def target(server: ServerThread, settings: Settings, demo_wav: bytes) -> tuple[Account, str]:
     """An account with one recording, so that generated requests also reach real rows."""
     account = new_account(settings.database_url)
-    made = httpx.post(
-        f"{server.base_url}/internal/Accounts/{account.sid}/Recordings.json",
-        params={"CallSid": new_sid("CA")},
-        content=demo_wav,
-        headers={"Authorization": f"Bearer {INGEST_TOKEN}"},
-        timeout=30,
-    )
-    assert made.status_code == 201
-    return account, made.json()["sid"]
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        return account, upload(http, account, demo_wav)
 
 
 # The schema the app itself publishes at /openapi.json, read without a server.

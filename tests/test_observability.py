@@ -16,7 +16,7 @@ from service.dev import settings_env
 from service.embedded import EmbeddedPostgres, EmbeddedS3, free_port
 from service.settings import Settings
 from service.sids import new_sid
-from tests.conftest import INGEST_TOKEN, Account, Ingest, ServerThread, make_settings
+from tests.conftest import INGEST_TOKEN, Account, Ingest, ServerThread, make_settings, upload
 
 RECORDINGS = str(Path(sys.executable).parent / "recordings")
 
@@ -44,12 +44,7 @@ def test_metrics_move_with_traffic(
         httpx.Client(base_url=server.base_url, timeout=60) as http,
     ):
         before = samples(http)
-        sid = http.post(
-            f"/internal/Accounts/{account.sid}/Recordings.json",
-            params={"CallSid": new_sid("CA")},
-            content=demo_wav,
-            headers={"Authorization": f"Bearer {INGEST_TOKEN}"},
-        ).json()["sid"]
+        sid = upload(http, account, demo_wav)
         assert http.get(f"{account.base}/{sid}").content == demo_wav
         assert http.get(f"{account.base}/{sid}.mp3").status_code == 200
         assert http.get(f"{account.base}/{sid}.mp3").status_code == 200
