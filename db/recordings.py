@@ -100,17 +100,6 @@ async def insert_recording(pool: Pool, recording: Recording) -> Recording:
     return _recording(row)
 
 
-async def fetch_recording(pool: Pool, account_sid: str, sid: str) -> Recording | None:
-    """A live recording of this account."""
-    row = await pool.fetchrow(
-        f"SELECT {_COLUMNS} FROM recordings r"
-        " WHERE r.account_sid = $1 AND r.sid = $2 AND r.deleted_at IS NULL",
-        account_sid,
-        sid,
-    )
-    return _recording(row) if row else None
-
-
 async def fetch_media(pool: Pool, account_sid: str, sid: str) -> MediaLookup | None:
     """A live recording of this account and its account's media-auth facts."""
     row = await pool.fetchrow(

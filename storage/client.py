@@ -129,14 +129,6 @@ class Storage:
             response = await self._client.get_object(**kwargs)
         return ObjectStream(response["Body"], int(response["ContentLength"]))
 
-    async def read_object(self, key: str) -> bytes:
-        """A small object's whole body."""
-        stream = await self.open_object(key)
-        try:
-            return b"".join([chunk async for chunk in stream.iter_chunks(1024 * 1024)])
-        finally:
-            await stream.aclose()
-
     async def upload_file(self, key: str, path: Path, content_type: str) -> None:
         """Store a file, in parts when large, never holding more than one part in memory."""
         size = path.stat().st_size
