@@ -10,7 +10,7 @@ import tempfile
 import wave
 from pathlib import Path
 
-from service.demo import RATE, write_demo_wav
+from devstack.demo import RATE, write_demo_wav
 
 BYTES_PER_SECOND = RATE * 2
 

@@ -735,9 +735,10 @@ def replica_env(settings_env: dict[str, str]) -> dict[str, str]:
 @contextlib.contextmanager
 def spawned_stack(count: int, keep: bool = False) -> Iterator[tuple[list[str], dict[str, str]]]:
     """PostgreSQL and S3 from the dev wheels, migrated, and ``count`` API replicas."""
-    from service.cli import migrate_all
-    from service.dev import settings_env, stack_settings
-    from service.embedded import EmbeddedPostgres, EmbeddedS3
+    from devstack.dev import stack_settings
+    from devstack.servers import EmbeddedPostgres, EmbeddedS3
+    from service.migrate import migrate_all
+    from service.settings import settings_env
 
     root = Path(tempfile.mkdtemp(prefix="recordings-load-"))
     postgres = EmbeddedPostgres(root / "postgres")

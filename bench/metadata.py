@@ -19,7 +19,7 @@ from bench.procs import Monitor, run_client
 from bench.profiles import profile_while
 from bench.report import Row
 from db.recordings import count_recordings, list_recordings
-from service.listing import parse_list_query
+from service.faces.v2008.query import parse_list_query
 
 INSTANCE_CONNECTIONS = 64
 LIST_CONNECTIONS = 16

@@ -1,6 +1,6 @@
 """``python -m bench [--quick] [--only NAME[,NAME]]``: every benchmark on the embedded stack.
 
-Starts PostgreSQL and SeaweedFS (service.embedded) in a fresh directory under /tmp, the service
+Starts PostgreSQL and SeaweedFS (devstack.servers) in a fresh directory under /tmp, the service
 (``recordings serve``: uvicorn, uvloop, httptools) and the raw ASGI baselines each in a process
 of their own, runs the benchmarks with the load generators in further processes, prints the
 table, and stops everything it started, on every way out.

@@ -25,12 +25,12 @@ from pathlib import Path
 import asyncpg
 
 from db.migrations import apply_migrations
-from service.accounts import create_account
-from service.dev import settings_env, stack_settings
-from service.embedded import EmbeddedPostgres, EmbeddedS3, free_port
-from service.queue import install_queue
-from service.settings import Settings
-from service.state import storage_config
+from devstack.dev import stack_settings
+from devstack.servers import EmbeddedPostgres, EmbeddedS3, free_port
+from service.accounts.registry import create_account
+from service.mp3.queue import install_queue
+from service.services import storage_config
+from service.settings import Settings, settings_env
 from storage.client import open_storage
 
 ROOT = Path(__file__).resolve().parent.parent

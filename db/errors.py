@@ -1,15 +1,18 @@
-"""Which database errors mean "PostgreSQL is not there right now"."""
+"""Which errors mean "PostgreSQL is not there right now", as opposed to a bug in a query."""
 
 from __future__ import annotations
 
-import asyncio
+import errno
+import socket
 
 import asyncpg
 
-# As opposed to a bug in a query: these are answered with 503 and retried by the client.
+# Answered with 503 and retried by the client. Timeouts are here because asyncpg reports a
+# pool that cannot hand out a connection, and a command past its deadline, as TimeoutError.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncio.TimeoutError,
+    ConnectionError,
+    socket.gaierror,
+    TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
@@ -18,3 +21,15 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,
     asyncpg.QueryCanceledError,
 )
+# What connecting to an address that is down, or gone from the network, raises besides
+# ConnectionError; a full disk or a missing file is none of these.
+_NETWORK_ERRNOS = frozenset(
+    {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.ETIMEDOUT}
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database (or the network to it) is away."""
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS

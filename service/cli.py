@@ -1,56 +1,57 @@
-"""``recordings``: the operator's whole interface to the service."""
+"""``recordings``: the operator's whole interface to the service.
+
+Commands import what they need when they run, so ``--help`` and the quick commands do not pay
+for the web framework, ffmpeg's wrappers or the S3 client.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
-from db.accounts import fetch_account, set_enforce_media_auth
-from db.migrations import apply_migrations
-from db.pool import open_pool
-from service.accounts import create_account
-from service.audio import AudioError
-from service.gc import collect_garbage
-from service.ingest import ingest_file, parse_timestamp
-from service.logs import configure_logging, logging_config
-from service.queue import install_queue
-from service.server import http_protocol
 from service.settings import Settings
-from service.sids import is_account_sid, is_call_sid, new_sid
-from service.state import open_services, storage_config
-from storage.client import open_storage
 
 T = TypeVar("T")
 
 
-def _run(factory: Callable[[Settings], Awaitable[T]]) -> T:
-    settings = Settings()
-    return asyncio.run(factory(settings))  # type: ignore[arg-type]
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
 
 
 @click.group()
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Twilio-compatible Recordings service (API 2008-08-01)."""
+    from service.logs import configure_logging
+
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
+    ctx.obj = settings
+
+
+pass_settings = click.make_pass_decorator(Settings)
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
+@pass_settings
+def serve(settings: Settings, host: str, port: int) -> None:
     """Serve the API with uvicorn."""
     import uvicorn
 
-    settings = Settings()
+    from service.http.server import http_protocol
+    from service.logs import logging_config
+
+    # The factory reads the settings again in the server process (uvicorn may fork workers).
     uvicorn.run(
         "service.app:create_app",
         factory=True,
@@ -64,32 +65,22 @@ def serve(host: str, port: int) -> None:
     )
 
 
-async def migrate_all(settings: Settings) -> list[str]:
-    """Apply the database migrations and create the bucket; safe to run from many replicas."""
-    applied = await apply_migrations(settings.database_url)
-    queue_created = await install_queue(settings.database_url)
-    async with open_storage(storage_config(settings)) as storage:
-        created = await storage.ensure_bucket()
-    done = [f"migration {m.version:04d}_{m.name}" for m in applied]
-    if queue_created:
-        done.append("job queue tables")
-    if created:
-        done.append(f"bucket {settings.s3_bucket}")
-    return done
-
-
 @main.command()
-def worker() -> None:
+@pass_settings
+def worker(settings: Settings) -> None:
     """Make MP3s from the job queue, RECORDINGS_FFMPEG_MAX_PROCESSES ffmpeg runs at a time."""
-    from service.jobs import run_worker
+    from service.mp3.worker import run_worker
 
-    _run(run_worker)
+    _run(run_worker(settings))
 
 
 @main.command()
-def migrate() -> None:
+@pass_settings
+def migrate(settings: Settings) -> None:
     """Apply database migrations and create the storage bucket when it is missing."""
-    done = _run(migrate_all)
+    from service.migrate import migrate_all
+
+    done = _run(migrate_all(settings))
     click.echo("\n".join(f"applied {d}" for d in done) or "up to date")
 
 
@@ -101,15 +92,18 @@ def accounts() -> None:
 @accounts.command("create")
 @click.option("--name", default="", help="A friendly name.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def accounts_create(name: str, as_json: bool) -> None:
+@pass_settings
+def accounts_create(settings: Settings, name: str, as_json: bool) -> None:
     """Create an account and print its AccountSid and AuthToken (shown only now)."""
+    from db.pool import open_pool
+    from service.accounts.registry import create_account
 
-    async def go(settings: Settings) -> tuple[str, str]:
+    async def go() -> tuple[str, str]:
         async with open_pool(settings.database_url, max_size=1) as pool:
             new = await create_account(pool, name)
         return new.account_sid, new.auth_token
 
-    sid, token = _run(go)
+    sid, token = _run(go())
     if as_json:
         click.echo(json.dumps({"account_sid": sid, "auth_token": token}))
     else:
@@ -123,16 +117,21 @@ def accounts_create(name: str, as_json: bool) -> None:
     help="Whether fetching this account's media needs its credentials.",
 )
 @click.argument("account_sid")
-def accounts_set(enforce_media_auth: bool, account_sid: str) -> None:
+@pass_settings
+def accounts_set(settings: Settings, enforce_media_auth: bool, account_sid: str) -> None:
     """Change an account's settings."""
+    from db.accounts import set_enforce_media_auth
+    from db.pool import open_pool
+    from service.sids import is_account_sid
+
     if not is_account_sid(account_sid):
         raise click.BadParameter("not an AccountSid", param_hint="ACCOUNT_SID")
 
-    async def go(settings: Settings) -> bool:
+    async def go() -> bool:
         async with open_pool(settings.database_url, max_size=1) as pool:
             return await set_enforce_media_auth(pool, account_sid, enforce_media_auth)
 
-    if not _run(go):
+    if not _run(go()):
         raise click.ClickException(f"no account {account_sid}")
     state = "on" if enforce_media_auth else "off"
     click.echo(f"{account_sid}: enforce media auth {state}")
@@ -144,7 +143,9 @@ def accounts_set(enforce_media_auth: bool, account_sid: str) -> None:
 @click.option("--date-created", default=None, help="ISO-8601 timestamp (default: now).")
 @click.option("--json", "as_json", is_flag=True, help='Print [{"sid": ..., "file": ...}].')
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@pass_settings
 def import_(
+    settings: Settings,
     account_sid: str,
     call_sid: str | None,
     date_created: str | None,
@@ -152,16 +153,23 @@ def import_(
     files: tuple[str, ...],
 ) -> None:
     """Turn audio files into recordings."""
+    from db.accounts import fetch_account
+    from service.audio.probe import AudioError
+    from service.ingest.pipeline import Upload, ingest_file
+    from service.services import open_services
+    from service.sids import is_account_sid, is_call_sid, new_sid
+    from service.timestamps import InvalidTimestamp, parse_timestamp
+
     if not is_account_sid(account_sid):
         raise click.BadParameter("not an AccountSid", param_hint="--account")
     if call_sid is not None and not is_call_sid(call_sid):
         raise click.BadParameter("not a CallSid", param_hint="--call-sid")
     try:
         created = parse_timestamp(date_created) if date_created else None
-    except ValueError as exc:
+    except InvalidTimestamp as exc:
         raise click.BadParameter(str(exc), param_hint="--date-created") from exc
 
-    async def go(settings: Settings) -> tuple[list[dict[str, str]], int]:
+    async def go() -> tuple[list[dict[str, str]], int]:
         results: list[dict[str, str]] = []
         failures = 0
         async with open_services(settings) as services:
@@ -170,20 +178,10 @@ def import_(
             # click draws the bar only when stderr is a terminal.
             with click.progressbar(files, label="Importing", file=sys.stderr) as bar:
                 for name in bar:
+                    upload = Upload(account_sid, call_sid or new_sid("CA"), created)
                     with tempfile.TemporaryDirectory(dir=settings.tmp_dir) as tmp:
                         try:
-                            recording = await ingest_file(
-                                services.pool,
-                                services.storage,
-                                source=Path(name),
-                                workdir=Path(tmp),
-                                account_sid=account_sid,
-                                call_sid=call_sid or new_sid("CA"),
-                                date_created=created,
-                                ffmpeg=settings.ffmpeg_path,
-                                ffmpeg_timeout=settings.ffmpeg_timeout,
-                                enqueue_mp3=settings.transcode_on_ingest,
-                            )
+                            recording = await ingest_file(services, upload, Path(name), Path(tmp))
                         except AudioError as exc:
                             failures += 1
                             click.echo(f"{name}: {exc.message}", err=True)
@@ -191,7 +189,7 @@ def import_(
                     results.append({"sid": recording.sid, "file": name})
         return results, failures
 
-    results, failures = _run(go)
+    results, failures = _run(go())
     if as_json:
         click.echo(json.dumps(results))
     else:
@@ -203,10 +201,15 @@ def import_(
 
 @main.command()
 @click.option("--grace", default=None, type=int, help="Seconds an unreferenced object is spared.")
-def gc(grace: int | None) -> None:
+@pass_settings
+def gc(settings: Settings, grace: int | None) -> None:
     """Remove stored objects no row references, and purge deleted recordings."""
+    from datetime import timedelta
 
-    async def go(settings: Settings) -> str:
+    from service.recordings.gc import collect_garbage
+    from service.services import open_services
+
+    async def go() -> str:
         async with open_services(settings) as services:
             report = await collect_garbage(
                 services.pool,
@@ -220,15 +223,17 @@ def gc(grace: int | None) -> None:
             f"aborted {report.uploads_aborted} unfinished uploads"
         )
 
-    click.echo(_run(go))
+    click.echo(_run(go()))
 
 
-@main.command()
-@click.option("--data-dir", default="./recordings-dev", show_default=True, type=click.Path())
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-def dev(data_dir: str, host: str, port: int) -> None:
-    """Run everything on this machine: PostgreSQL, S3, demo data and the API."""
-    from service.dev import run_dev
+def _add_dev_command() -> None:
+    # The embedded dev stack lives beside the package in a source checkout and is absent from
+    # the wheel and the image; where it is missing, so is `recordings dev`.
+    if importlib.util.find_spec("devstack") is None:
+        return
+    from devstack.cli import dev
 
-    run_dev(Path(data_dir), host=host, port=port)
+    main.add_command(dev)
+
+
+_add_dev_command()

@@ -64,3 +64,16 @@ class Settings(BaseSettings):
         except ImportError as exc:
             raise RuntimeError("no ffmpeg found: install one or set RECORDINGS_FFMPEG") from exc
         return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``RECORDINGS_...`` variables that give another process these settings."""
+    env: dict[str, str] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        env[f"RECORDINGS_{name.upper()}"] = str(value)
+    return env

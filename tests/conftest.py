@@ -19,16 +19,16 @@ import pytest
 import uvicorn
 
 from db.migrations import apply_migrations
-from service.accounts import create_account
+from devstack.demo import write_demo_wav
+from devstack.dev import stack_settings
+from devstack.servers import EmbeddedPostgres, EmbeddedS3, free_port
+from service.accounts.registry import create_account
 from service.app import create_app
-from service.demo import write_demo_wav
-from service.dev import stack_settings
-from service.embedded import EmbeddedPostgres, EmbeddedS3, free_port
-from service.queue import install_queue
-from service.server import http_protocol
+from service.http.server import http_protocol
+from service.mp3.queue import install_queue
+from service.services import storage_config
 from service.settings import Settings
 from service.sids import new_sid
-from service.state import storage_config
 from storage.client import open_storage
 
 INGEST_TOKEN = "test-ingest-token-" + secrets.token_hex(8)

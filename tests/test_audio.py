@@ -17,7 +17,7 @@ import imageio_ffmpeg
 import psutil
 import pytest
 
-from service.audio import AudioError, AudioInfo, _build_args, parse_pcm_wav, prepare_wav
+from service.audio.probe import AudioError, AudioInfo, _build_args, parse_pcm_wav, prepare_wav
 
 PCM_GUID = bytes.fromhex("0100000000001000800000aa00389b71")
 FLOAT_GUID = bytes.fromhex("0300000000001000800000aa00389b71")

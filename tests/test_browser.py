@@ -11,8 +11,8 @@ import httpx
 import pytest
 from playwright.sync_api import Response, sync_playwright
 
-from service.demo import write_demo_wav
-from service.embedded import EmbeddedPostgres, EmbeddedS3, free_port
+from devstack.demo import write_demo_wav
+from devstack.servers import EmbeddedPostgres, EmbeddedS3, free_port
 from tests.conftest import Account, ServerThread, make_settings, upload
 
 CHROMIUM = "/usr/bin/chromium"

@@ -16,11 +16,10 @@ import httpx
 import pytest
 
 from db.migrations import load_migrations
-from service.demo import write_demo_wav
-from service.dev import settings_env
-from service.embedded import EmbeddedPostgres, EmbeddedS3
-from service.settings import Settings
-from service.state import storage_config
+from devstack.demo import write_demo_wav
+from devstack.servers import EmbeddedPostgres, EmbeddedS3
+from service.services import storage_config
+from service.settings import Settings, settings_env
 from storage.client import open_storage
 from tests.conftest import Account, Ingest
 

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
+from service.services import storage_config
 from service.settings import Settings
-from service.state import storage_config
 from storage.client import open_storage
 from tests.conftest import Account, Ingest
 

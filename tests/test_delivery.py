@@ -10,9 +10,9 @@ import asyncpg
 import httpx
 import pytest
 
-from service.gc import collect_garbage
+from service.recordings.gc import collect_garbage
+from service.services import open_services, storage_config
 from service.settings import Settings
-from service.state import open_services, storage_config
 from storage.client import open_storage
 from tests.conftest import Account, ServerThread, make_settings, upload
 

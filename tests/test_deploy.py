@@ -750,13 +750,8 @@ def test_dockerfile_copies_every_package_from_the_build_context() -> None:
     for source in sources:
         assert (ROOT / source).exists(), source
         assert not ignored(source, patterns), f".dockerignore leaves out {source}"
-    include = pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
-    packages = [
-        d.name
-        for d in ROOT.iterdir()
-        if (d / "__init__.py").is_file() and any(fnmatch(d.name, p) for p in include)
-    ]
-    assert {"service", "storage", "db"} <= set(packages)
+    packages = pyproject()["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    assert set(packages) == {"service", "storage", "db"}
     for needed in [*packages, "pyproject.toml", pyproject()["project"]["readme"]]:
         assert needed in sources, f"the builder does not COPY {needed}"
 

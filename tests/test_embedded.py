@@ -18,7 +18,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
-from service.embedded import (
+from devstack.servers import (
     LOOPBACK,
     SEAWEED_GRPC_OFFSET,
     EmbeddedPostgres,

@@ -23,11 +23,11 @@ import httpx
 import pytest
 
 from db.pool import open_pool
-from service.embedded import EmbeddedPostgres, EmbeddedS3
-from service.gc import collect_garbage
+from devstack.servers import EmbeddedPostgres, EmbeddedS3
+from service.recordings.gc import collect_garbage
+from service.services import storage_config
 from service.settings import Settings
 from service.sids import new_sid
-from service.state import storage_config
 from storage.client import open_storage
 from tests.conftest import INGEST_TOKEN, Account, ServerThread, make_settings, new_account
 from tests.faults import FaultProxy

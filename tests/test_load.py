@@ -20,8 +20,7 @@ import httpx
 import psutil
 import pytest
 
-from service.dev import settings_env
-from service.settings import Settings
+from service.settings import Settings, settings_env
 from tests.conftest import INGEST_TOKEN, new_account
 
 BENCH_LOAD = Path(__file__).resolve().parent.parent / "bench" / "load.py"

@@ -20,13 +20,13 @@ import psutil
 import pytest
 
 from db.recordings import Recording, insert_recording
-from service.audio import parse_pcm_wav
-from service.demo import write_demo_wav
-from service.dev import settings_env
-from service.embedded import EmbeddedPostgres, EmbeddedS3, free_port
+from devstack.demo import write_demo_wav
+from devstack.dev import settings_env
+from devstack.servers import EmbeddedPostgres, EmbeddedS3, free_port
+from service.audio.probe import parse_pcm_wav
+from service.services import storage_config
 from service.settings import Settings
 from service.sids import new_sid
-from service.state import storage_config
 from storage.client import open_storage
 from tests.conftest import Account, ServerThread, make_settings, upload
 

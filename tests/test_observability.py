@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.dev import settings_env
-from service.embedded import EmbeddedPostgres, EmbeddedS3, free_port
+from devstack.dev import settings_env
+from devstack.servers import EmbeddedPostgres, EmbeddedS3, free_port
 from service.settings import Settings
 from service.sids import new_sid
 from tests.conftest import INGEST_TOKEN, Account, Ingest, ServerThread, make_settings, upload

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from service.embedded import EmbeddedPostgres, EmbeddedS3
+from devstack.servers import EmbeddedPostgres, EmbeddedS3
 from tests.conftest import (
     ServerThread,
     make_settings,
@@ -84,7 +84,7 @@ def test_storage_down_is_503_then_recovers(
     settings_ = make_settings(postgres, own_s3, s3_timeout=3.0)
 
     async def bucket() -> None:
-        from service.state import storage_config
+        from service.services import storage_config
         from storage.client import open_storage
 
         async with open_storage(storage_config(settings_)) as storage:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.ranges import UNSATISFIABLE, ByteRange, parse_range
+from service.http.ranges import UNSATISFIABLE, ByteRange, parse_range
 
 
 def test_forms() -> None:

@@ -32,14 +32,14 @@ import asyncpg
 import httpx
 import pytest
 
-import service.auth
+import service.accounts.auth
 from db.accounts import Account as StoredAccount
 from db.accounts import fetch_account, set_enforce_media_auth
 from db.recordings import Recording, insert_recording, set_mp3_error
-from service.auth import Credentials, authenticate, verify
-from service.demo import write_demo_wav
-from service.dev import settings_env
-from service.embedded import EmbeddedPostgres, EmbeddedS3, free_port
+from devstack.demo import write_demo_wav
+from devstack.dev import settings_env
+from devstack.servers import EmbeddedPostgres, EmbeddedS3, free_port
+from service.accounts.auth import Credentials, authenticate, verify
 from service.errors import Unauthorized
 from service.settings import Settings
 from service.sids import new_sid
@@ -255,7 +255,7 @@ def assert_clean_head(response: RawResponse, *, forbidden_names: tuple[str, ...]
 
 
 class CountingHmac:
-    """Stands in for the ``hmac`` module inside service.auth, counting what verify() does."""
+    """Stands in for the ``hmac`` module inside service.accounts.auth, counting what verify() does."""
 
     def __init__(self) -> None:
         self.new_calls = 0
@@ -273,7 +273,7 @@ class CountingHmac:
 @pytest.fixture
 def counting_hmac(monkeypatch: pytest.MonkeyPatch) -> CountingHmac:
     counter = CountingHmac()
-    monkeypatch.setattr(service.auth, "hmac", counter)
+    monkeypatch.setattr(service.accounts.auth, "hmac", counter)
     return counter
 
 
@@ -285,7 +285,7 @@ def test_verify_does_one_hmac_and_one_digest_compare_whoever_asks(
         sid=new_sid("AC"),
         friendly_name="",
         token_salt=salt,
-        token_hash=service.auth.hash_token("right-token", salt),
+        token_hash=service.accounts.auth.hash_token("right-token", salt),
         enforce_media_auth=False,
         date_created=datetime.now(UTC),
     )
@@ -318,7 +318,7 @@ def test_authenticate_looks_up_and_compares_the_same_for_unknown_and_known_accou
         lookups.append(sid)
         return await fetch_account(pool, sid)
 
-    monkeypatch.setattr(service.auth, "fetch_account", counting_fetch)
+    monkeypatch.setattr(service.accounts.auth, "fetch_account", counting_fetch)
 
     def header(user: str, password: str) -> str:
         return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()

@@ -1,0 +1,1 @@
+"""`recordings dev` and its embedded servers: tooling for a checkout, never in the wheel."""

@@ -1,0 +1,18 @@
+"""The `recordings dev` command, registered by the CLI when this package is importable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--data-dir", default="./recordings-dev", show_default=True, type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def dev(data_dir: str, host: str, port: int) -> None:
+    """Run everything on this machine: PostgreSQL, S3, demo data and the API."""
+    from devstack.dev import run_dev
+
+    run_dev(Path(data_dir), host=host, port=port)

@@ -1,0 +1,50 @@
+"""Liveness and readiness for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from db.errors import UNAVAILABLE_ERRORS
+from service.http.deps import ServicesDep
+from service.mp3.queue import queue_depth
+from storage.errors import StorageError
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/healthz")
+async def healthz() -> PlainTextResponse:
+    return PlainTextResponse("ok\n")
+
+
+@router.get("/readyz")
+async def readyz(services: ServicesDep) -> JSONResponse:
+    checks = {"database": "ok", "storage": "ok"}
+    try:
+        async with asyncio.timeout(5):
+            await services.pool.fetchval("SELECT 1")
+    except UNAVAILABLE_ERRORS as exc:
+        checks["database"] = type(exc).__name__
+    try:
+        async with asyncio.timeout(5):
+            await services.storage.ping()
+    except (StorageError, TimeoutError) as exc:
+        checks["storage"] = type(exc).__name__
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse(checks, status_code=200 if ok else 503)
+
+
+@router.get("/metrics")
+async def metrics(services: ServicesDep) -> Response:
+    m = services.metrics
+    m.transcodes_inflight.set(services.transcoder.inflight)
+    try:
+        async with asyncio.timeout(2):
+            m.queue_depth.set(await queue_depth(services.pool))
+    except Exception:
+        pass  # a scrape must not fail because the database is away; the gauge keeps its value
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,32 @@
+"""The ingest route's OpenAPI answers and parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service import errors as e
+from service.faces.v2008.openapi import RECORDING_JSON, rest_errors
+from service.http.openapi import BINARY, Responses, query_parameter
+
+INGEST_POST: Responses = {
+    201: {
+        "description": "Stored: the recording's representation",
+        "content": {
+            "application/json": {"schema": RECORDING_JSON},
+            "application/xml": {"schema": {"type": "string"}},
+        },
+    },
+    **rest_errors(
+        (e.PayloadTooLarge, "The upload exceeds RECORDINGS_MAX_UPLOAD_BYTES"),
+        (e.UnprocessableAudio, "The body is not decodable audio"),
+        (e.InsufficientStorage, "The server's temporary disk is full"),
+    ),
+}
+
+INGEST_PARAMETERS: dict[str, Any] = {
+    "parameters": [
+        query_parameter("CallSid", "The call's SID (required)", {"type": "string"}),
+        query_parameter("DateCreated", "ISO-8601 or RFC 2822; default now", {"type": "string"}),
+    ],
+    "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": BINARY}}},
+}

@@ -1,0 +1,118 @@
+"""The voice platform's upload endpoint, outside the Twilio paths, guarded by a service token."""
+
+from __future__ import annotations
+
+import errno
+import hmac
+import logging
+import tempfile
+from pathlib import Path
+
+import anyio
+from fastapi import APIRouter, Request, Response
+from starlette.requests import ClientDisconnect
+
+from db.accounts import fetch_account
+from service.audio.probe import AudioError
+from service.errors import (
+    BadRequest,
+    InsufficientStorage,
+    NotFound,
+    PayloadTooLarge,
+    TokenRequired,
+    UnprocessableAudio,
+)
+from service.faces.ingest.openapi import INGEST_PARAMETERS, INGEST_POST
+from service.faces.v2008.responses import render_recording, split_suffix
+from service.http.deps import ServicesDep
+from service.http.query import parse_query_string
+from service.ingest.pipeline import Upload, ingest_file
+from service.sids import is_account_sid, is_call_sid
+from service.timestamps import InvalidTimestamp, parse_timestamp
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+def _check_token(expected: str | None, header: str | None) -> None:
+    if not expected:
+        raise NotFound("Ingest is disabled: set RECORDINGS_INGEST_TOKEN to enable it")
+    scheme, _, presented = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        presented.strip().encode(), expected.encode()
+    ):
+        raise TokenRequired()
+
+
+async def _spool(request: Request, target: Path, limit: int) -> int:
+    """Write the streamed body to disk, never more than ``limit`` bytes."""
+    written = 0
+    try:
+        async with await anyio.open_file(target, "wb") as out:
+            async for chunk in request.stream():
+                written += len(chunk)
+                if written > limit:
+                    raise PayloadTooLarge(f"The upload exceeds the limit of {limit} bytes")
+                await out.write(chunk)
+    except ClientDisconnect as exc:
+        raise BadRequest("The upload was cut short") from exc
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage() from exc
+        raise
+    return written
+
+
+def _parse_upload(account_sid: str, raw_query: bytes) -> Upload:
+    params = dict(parse_query_string(raw_query))
+    call_sid = params.get("CallSid", "")
+    if not is_call_sid(call_sid):
+        raise BadRequest("CallSid is required and must be a valid Call SID")
+    date_created = None
+    if params.get("DateCreated"):
+        try:
+            date_created = parse_timestamp(params["DateCreated"])
+        except InvalidTimestamp as exc:
+            raise BadRequest(f"DateCreated is not a valid timestamp: {exc}") from exc
+    return Upload(account_sid=account_sid, call_sid=call_sid, date_created=date_created)
+
+
+@router.post(
+    "/internal/Accounts/{account_sid}/Recordings{suffix}",
+    status_code=201,
+    summary="Upload a call recording (voice platform only)",
+    responses=INGEST_POST,
+    openapi_extra=INGEST_PARAMETERS,
+)
+@router.post(
+    "/internal/Accounts/{account_sid}/Recordings",
+    status_code=201,
+    include_in_schema=False,
+)
+async def ingest_recording(
+    account_sid: str, request: Request, services: ServicesDep, suffix: str = ""
+) -> Response:
+    settings = services.settings
+    _check_token(settings.ingest_token, request.headers.get("authorization"))
+    fmt = split_suffix(suffix, {"", ".xml", ".json"})
+    if not is_account_sid(account_sid):
+        raise NotFound("Unknown AccountSid")
+    upload = _parse_upload(account_sid, request.scope["query_string"])
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > settings.max_upload_bytes:
+        raise PayloadTooLarge(f"The upload exceeds the limit of {settings.max_upload_bytes} bytes")
+    if await fetch_account(services.pool, account_sid) is None:
+        raise NotFound("Unknown AccountSid")
+
+    with tempfile.TemporaryDirectory(prefix="ingest-", dir=settings.tmp_dir) as tmp:
+        workdir = Path(tmp)
+        source = workdir / "upload"
+        size = await _spool(request, source, settings.max_upload_bytes)
+        if size == 0:
+            raise BadRequest("The request body is empty: send the audio as the body")
+        try:
+            recording = await ingest_file(services, upload, source, workdir)
+        except AudioError as exc:
+            log.warning("rejected upload for %s: %s (%s)", account_sid, exc.message, exc.detail)
+            raise UnprocessableAudio(exc.message) from exc
+    return render_recording(recording, fmt, status_code=201)

@@ -1,0 +1,65 @@
+"""A recording's audio as every face serves it: WAV or MP3, streamed or redirected."""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+
+from db.recordings import MediaLookup, Recording
+from service.errors import NotFound, ServiceUnavailable, UnprocessableAudio
+from service.http.disconnects import unless_disconnected
+from service.http.media import MediaObject, media_response, redirect_response
+from service.mp3.transcoder import RecordingGone, TranscodeFailed, TranscoderBusy
+from service.recordings.objects import CONTENT_TYPES, Kind
+from service.services import Services
+
+
+async def audio_response(
+    services: Services, request: Request, found: MediaLookup, kind: Kind
+) -> Response:
+    """The answer to a GET or HEAD of an authorized recording's WAV or MP3."""
+    recording = found.recording
+    if kind == "mp3":
+        media = await _mp3_media(services, recording, request)
+    else:
+        media = MediaObject(
+            key=recording.wav_key,
+            size=recording.wav_size,
+            etag=recording.wav_etag,
+            last_modified=recording.date_updated,
+            content_type=CONTENT_TYPES["wav"],
+            filename=f"{recording.sid}.wav",
+        )
+    settings = services.settings
+    if settings.media_delivery == "redirect":
+        return await redirect_response(services.storage, media, expires=settings.presign_expires)
+    return await media_response(
+        services.storage,
+        media,
+        method=request.method,
+        headers=request.headers,
+        private=found.enforce_media_auth,
+        chunk_size=settings.stream_chunk_bytes,
+    )
+
+
+async def _mp3_media(services: Services, recording: Recording, request: Request) -> MediaObject:
+    services.metrics.mp3_cache.labels("hit" if recording.mp3_key else "miss").inc()
+    try:
+        recording = await unless_disconnected(request, services.transcoder.ensure_mp3(recording))
+    except RecordingGone as exc:
+        raise NotFound() from exc
+    except TranscoderBusy as exc:
+        raise ServiceUnavailable("Too many MP3s are being made; try again shortly") from exc
+    except TranscodeFailed as exc:
+        if exc.permanent:
+            raise UnprocessableAudio(exc.message) from exc
+        raise ServiceUnavailable(exc.message) from exc
+    assert recording.mp3_key and recording.mp3_size is not None and recording.mp3_etag
+    return MediaObject(
+        key=recording.mp3_key,
+        size=recording.mp3_size,
+        etag=recording.mp3_etag,
+        last_modified=recording.mp3_created_at or recording.date_updated,
+        content_type=CONTENT_TYPES["mp3"],
+        filename=f"{recording.sid}.mp3",
+    )

@@ -1,0 +1,84 @@
+"""Turning an audio file into a durable recording: validate, measure, store, then insert."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import asyncpg
+
+from db.recordings import Recording, insert_recording
+from service.audio.probe import prepare_wav
+from service.logs import request_id
+from service.mp3 import queue
+from service.recordings.objects import CONTENT_TYPES, file_etag, object_key
+from service.services import Services
+from service.sids import new_sid
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What the voice platform says of one recording, besides its audio."""
+
+    account_sid: str
+    call_sid: str
+    date_created: datetime | None = None
+
+
+async def ingest_file(services: Services, upload: Upload, source: Path, workdir: Path) -> Recording:
+    """Store ``source`` as a new recording; the row is written only once the object is durable.
+
+    Raises AudioError for input that is not usable audio; the account must exist. ``workdir``
+    takes the normalised WAV when the upload needs one.
+    """
+    settings, storage = services.settings, services.storage
+    wav, info = await prepare_wav(
+        source, workdir, ffmpeg=settings.ffmpeg_path, timeout=settings.ffmpeg_timeout
+    )
+    etag = await anyio.to_thread.run_sync(file_etag, wav)
+    size = wav.stat().st_size
+    sid = new_sid("RE")
+    key = object_key(storage, upload.account_sid, sid, "wav")
+    created = upload.date_created or datetime.now(UTC)
+    await storage.upload_file(key, wav, CONTENT_TYPES["wav"])
+    try:
+        recording = await insert_recording(
+            services.pool,
+            Recording(
+                sid=sid,
+                account_sid=upload.account_sid,
+                call_sid=upload.call_sid,
+                duration=info.whole_seconds,
+                date_created=created,
+                date_updated=created,
+                sample_rate=info.sample_rate,
+                channels=info.channels,
+                wav_key=key,
+                wav_size=size,
+                wav_etag=etag,
+                mp3_key=None,
+                mp3_size=None,
+                mp3_etag=None,
+                mp3_error=None,
+            ),
+        )
+    except asyncpg.PostgresError:
+        # PostgreSQL refused the row, so none points at this object: remove it now.
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await storage.delete_objects([key])
+        raise
+    # Any other failure (a timeout, a lost connection, a cancellation) may have come after the
+    # commit: the object stays, and `recordings gc` removes it only if no row ever pointed at it.
+    if settings.transcode_on_ingest:
+        try:
+            await queue.enqueue_mp3(services.pool, sid, request_id=request_id.get())
+        except Exception as exc:
+            # The recording is safe; its MP3 will be made on the first request instead.
+            log.warning("could not enqueue the MP3 of %s: %s", sid, exc)
+    return recording

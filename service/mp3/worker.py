@@ -1,0 +1,96 @@
+"""The MP3 job queue (pgqueuer on PostgreSQL) and the worker that consumes it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import timedelta
+
+import asyncpg
+from pgqueuer import QueueManager
+from pgqueuer.models import Job
+from pgqueuer.queries import Queries
+
+from db.recordings import fetch_recording_by_sid
+from service.logs import new_request_id, request_id
+from service.mp3.queue import MP3_ENTRYPOINT
+from service.mp3.transcoder import RecordingGone, TranscodeFailed, TranscoderBusy
+from service.services import Services, open_services
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def make_mp3(services: Services, sid: str) -> None:
+    """One job: the same single-flight path a `.mp3` request takes."""
+    recording = await fetch_recording_by_sid(services.pool, sid)
+    if recording is None:
+        return
+    try:
+        await services.transcoder.ensure_mp3(recording)
+    except (RecordingGone, TranscodeFailed) as exc:
+        log.info("no MP3 for %s: %s", sid, exc)
+
+
+async def consume(services: Services, stop: asyncio.Event, *, concurrency: int) -> None:
+    """Take MP3 jobs until ``stop`` is set; reconnects when PostgreSQL goes away."""
+    delay = 0.5
+    while not stop.is_set():
+        conn = None
+        try:
+            # LISTEN needs a connection of its own, not one from the pool.
+            conn = await asyncpg.connect(services.settings.database_url)
+            manager = QueueManager(Queries.from_asyncpg_connection(conn))
+
+            @manager.entrypoint(MP3_ENTRYPOINT, accepts_context=False)
+            async def mp3_job(job: Job) -> None:
+                # The id of the ingest request that queued the job ties the logs together.
+                offered = (job.headers or {}).get("request_id")
+                token = request_id.set(
+                    new_request_id(offered if isinstance(offered, str) else None)
+                )
+                try:
+                    if job.payload:
+                        await make_mp3(services, job.payload.decode())
+                except TranscoderBusy:
+                    log.warning("transcoder busy; the MP3 is made on its first request instead")
+                finally:
+                    request_id.reset(token)
+
+            watcher = asyncio.create_task(_shutdown_on(stop, manager))
+            try:
+                delay = 0.5
+                await manager.run(
+                    batch_size=max(1, concurrency),
+                    max_concurrent_tasks=2 * max(1, concurrency),
+                    dequeue_timeout=timedelta(seconds=5),
+                )
+            finally:
+                watcher.cancel()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("worker lost PostgreSQL (%s); reconnecting in %.1f s", exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 10.0)
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+
+async def _shutdown_on(stop: asyncio.Event, manager: QueueManager) -> None:
+    await stop.wait()
+    manager.shutdown.set()
+
+
+async def run_worker(settings: Settings) -> None:
+    """`recordings worker`: consume MP3 jobs until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_services(settings) as services:
+        log.info("worker started: up to %d ffmpeg processes", settings.ffmpeg_max_processes)
+        await consume(services, stop, concurrency=settings.ffmpeg_max_processes)

@@ -1,0 +1,91 @@
+"""Garbage collection: purge tombstoned recordings and remove objects no row references."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from db.pool import Pool
+from db.recordings import existing_sids, list_tombstones
+from service.recordings.catalog import purge
+from service.recordings.objects import parse_key
+from storage.client import Storage, StoredObject
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GcReport:
+    purged_recordings: int = 0
+    orphans_removed: int = 0
+    objects_scanned: int = 0
+    uploads_aborted: int = 0
+
+
+async def purge_tombstones(pool: Pool, storage: Storage, *, retention: timedelta) -> int:
+    """Remove the objects, then the rows, of recordings deleted more than ``retention`` ago."""
+    purged = 0
+    cutoff = datetime.now(UTC) - retention
+    while batch := await list_tombstones(pool, older_than=cutoff, limit=500):
+        for recording in batch:
+            await purge(pool, storage, recording, best_effort=False)
+            purged += 1
+    return purged
+
+
+async def remove_orphans(pool: Pool, storage: Storage, *, grace: timedelta) -> tuple[int, int]:
+    """Delete objects older than ``grace`` that no row points at; returns (scanned, removed)."""
+    cutoff = datetime.now(UTC) - grace
+    scanned = removed = 0
+    batch: list[tuple[StoredObject, str]] = []
+
+    async def flush() -> int:
+        if not batch:
+            return 0
+        known = await existing_sids(pool, sorted({sid for _, sid in batch}))
+        doomed = [obj.key for obj, sid in batch if sid not in known]
+        if doomed:
+            await storage.delete_objects(doomed)
+            log.info("removed %d orphaned objects", len(doomed))
+        batch.clear()
+        return len(doomed)
+
+    async for obj in storage.list_objects():
+        scanned += 1
+        name = parse_key(storage, obj.key)
+        # Only keys this service writes are considered; anything else in the bucket is left
+        # alone. The grace period covers uploads whose row is not inserted yet.
+        if name is None or obj.last_modified > cutoff:
+            continue
+        batch.append((obj, name.sid))
+        if len(batch) >= 500:
+            removed += await flush()
+    removed += await flush()
+    return scanned, removed
+
+
+async def abort_stale_uploads(storage: Storage, *, grace: timedelta) -> int:
+    """Abort multipart uploads older than ``grace``: an ingest cut off mid-upload leaves them."""
+    cutoff = datetime.now(UTC) - grace
+    stale = [
+        (key, upload_id)
+        async for key, upload_id, started in storage.list_unfinished_uploads()
+        if started <= cutoff
+    ]
+    for key, upload_id in stale:
+        await storage.abort_upload(key, upload_id)
+    return len(stale)
+
+
+async def collect_garbage(
+    pool: Pool, storage: Storage, *, grace: timedelta, retention: timedelta = timedelta(0)
+) -> GcReport:
+    """One full pass of both collections."""
+    report = GcReport()
+    report.purged_recordings = await purge_tombstones(pool, storage, retention=retention)
+    report.objects_scanned, report.orphans_removed = await remove_orphans(
+        pool, storage, grace=grace
+    )
+    report.uploads_aborted = await abort_stale_uploads(storage, grace=grace)
+    return report

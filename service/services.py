@@ -1,0 +1,77 @@
+"""The long-lived clients every operation uses, opened once per process and closed together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from db.pool import Pool, open_pool
+from service.metrics import Metrics
+from service.mp3.transcoder import Transcoder
+from service.recordings.catalog import Catalog
+from service.settings import Settings
+from storage.client import Storage, StorageConfig, open_storage
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    pool: Pool
+    storage: Storage
+    catalog: Catalog
+    transcoder: Transcoder
+    metrics: Metrics
+
+
+def storage_config(settings: Settings) -> StorageConfig:
+    """The storage client's configuration from the settings."""
+    return StorageConfig(
+        bucket=settings.s3_bucket,
+        endpoint_url=settings.s3_endpoint_url,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key,
+        region=settings.s3_region,
+        key_prefix=settings.s3_key_prefix,
+        max_connections=settings.s3_max_connections,
+        timeout=settings.s3_timeout,
+        presign_endpoint_url=settings.presign_endpoint_url,
+    )
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings, metrics: Metrics | None = None
+) -> AsyncIterator[Services]:
+    """Open the database pool and the storage client; close both on the way out."""
+    metrics = metrics or Metrics()
+    async with AsyncExitStack() as stack:
+        pool = await stack.enter_async_context(
+            open_pool(
+                settings.database_url,
+                max_size=settings.database_pool_size,
+                timeout=settings.database_timeout,
+            )
+        )
+        storage = await stack.enter_async_context(open_storage(storage_config(settings)))
+        transcoder = Transcoder(
+            pool,
+            storage,
+            ffmpeg=lambda: settings.ffmpeg_path,
+            timeout=settings.ffmpeg_timeout,
+            max_processes=settings.ffmpeg_max_processes,
+            max_waiting=settings.ffmpeg_max_waiting,
+            tmp_dir=settings.tmp_dir,
+            on_run=metrics.record_transcode,
+        )
+        catalog = Catalog(
+            pool, storage, keep_deleted_objects=settings.deleted_retention_seconds > 0
+        )
+        yield Services(
+            settings=settings,
+            pool=pool,
+            storage=storage,
+            catalog=catalog,
+            transcoder=transcoder,
+            metrics=metrics,
+        )
