@@ -61,3 +61,33 @@ async def set_enforce_media_auth(pool: Pool, sid: str, enforce: bool) -> bool:
         enforce,
     )
     return bool(status != "UPDATE 0")
+
+
+async def list_accounts(pool: Pool) -> list[tuple[Account, int]]:
+    """Every account, oldest first, with how many live recordings it has."""
+    rows = await pool.fetch(
+        "SELECT a.*, coalesce(c.live, 0) AS live FROM accounts a"
+        " LEFT JOIN recording_counts c ON c.account_sid = a.sid ORDER BY a.date_created, a.sid"
+    )
+    return [(_account(row), int(row["live"])) for row in rows]
+
+
+async def set_token(pool: Pool, sid: str, *, token_salt: bytes, token_hash: bytes) -> bool:
+    """Replace an account's token hash; False when there is no such account."""
+    status = await pool.execute(
+        "UPDATE accounts SET token_salt = $2, token_hash = $3, date_updated = now()"
+        " WHERE sid = $1",
+        sid,
+        token_salt,
+        token_hash,
+    )
+    return bool(status != "UPDATE 0")
+
+
+async def delete_account(pool: Pool, sid: str) -> bool:
+    """Remove an account and whatever rows of its recordings are left; False when unknown."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("DELETE FROM recordings WHERE account_sid = $1", sid)
+        await conn.execute("DELETE FROM recording_counts WHERE account_sid = $1", sid)
+        status = await conn.execute("DELETE FROM accounts WHERE sid = $1", sid)
+    return bool(status != "DELETE 0")

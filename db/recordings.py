@@ -223,6 +223,16 @@ async def list_tombstones(pool: Pool, *, older_than: datetime, limit: int) -> li
     return [_recording(row) for row in rows]
 
 
+async def list_account_tombstones(pool: Pool, account_sid: str) -> list[Recording]:
+    """Every tombstoned recording of one account (its removal purges them all)."""
+    rows = await pool.fetch(
+        f"SELECT {_COLUMNS} FROM recordings r"
+        " WHERE r.account_sid = $1 AND r.deleted_at IS NOT NULL",
+        account_sid,
+    )
+    return [_recording(row) for row in rows]
+
+
 async def existing_sids(pool: Pool, sids: list[str]) -> set[str]:
     """Which of these recording SIDs still have a row, live or tombstoned."""
     rows = await pool.fetch("SELECT sid FROM recordings WHERE sid = ANY($1::text[])", sids)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
 import secrets
+import signal
 import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -25,6 +30,7 @@ from service.ingest.pipeline import Upload, ingest_file
 from service.logs import configure_logging, logging_config
 from service.migrate import migrate_all
 from service.mp3.worker import consume
+from service.operator_errors import PORT_IN_USE, OperatorError
 from service.services import open_services
 from service.settings import Settings, settings_env
 from service.sids import new_sid
@@ -40,15 +46,71 @@ def _write_private(path: Path, text: str) -> None:
         out.write(text)
 
 
-def _port_free(port: int | None) -> bool:
+class DevStopped(BaseException):
+    """SIGTERM or SIGHUP: unwind like Ctrl-C, so every server started here is stopped."""
+
+
+def _raise_stopped(signum: int, frame: FrameType | None) -> None:
+    raise DevStopped(signal.Signals(signum).name)
+
+
+def _port_free(port: int | None, host: str = "127.0.0.1") -> bool:
     if not port:
         return False
     with socket.socket() as probe:
+        # As uvicorn binds: a port left in TIME_WAIT by the last run is free to use.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("127.0.0.1", port))
+            probe.bind((host, port))
         except OSError:
             return False
     return True
+
+
+@contextlib.contextmanager
+def _exclusive(data_dir: Path) -> Iterator[None]:
+    """Hold the data directory's lock; the kernel drops it however this process ends."""
+    lock = data_dir / "dev.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            raise OperatorError(
+                f"another `recordings dev` (pid {holder}) is using {data_dir}: stop it, or pass"
+                " --data-dir",
+                PORT_IN_USE,
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def _stop_stale_servers(state: dict[str, Any], data_dir: Path) -> None:
+    """Stop servers of this data directory that a killed `recordings dev` left running."""
+    import psutil
+
+    for name, pid in state.pop("server_pids", {}).items():
+        try:
+            process = psutil.Process(pid)
+            # Only a process that names this data directory is ours: the PID may be reused.
+            if str(data_dir) not in " ".join(process.cmdline()):
+                continue
+            family = [process, *process.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for member in family:
+            with contextlib.suppress(psutil.Error):
+                member.kill()
+        psutil.wait_procs(family, timeout=10)
+        click.echo(f"stopped {name} (pid {pid}), left running by an earlier `recordings dev`")
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    _write_private(path, json.dumps(state, indent=2))
 
 
 def _load_state(path: Path) -> dict[str, Any]:
@@ -149,32 +211,57 @@ def run_dev(data_dir: Path, *, host: str, port: int) -> None:
     """Start everything, serve until interrupted, then stop every child started here."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    # Ctrl-C raises KeyboardInterrupt; SIGTERM and a closed terminal (SIGHUP) must unwind too.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_stopped)
+    try:
+        with _exclusive(data_dir):
+            _run_locked(data_dir, host=host, port=port)
+    except DevStopped as stopped:
+        click.echo(f"stopped by {stopped}", err=True)
+
+
+def _run_locked(data_dir: Path, *, host: str, port: int) -> None:
+    # Everything that can be checked is checked before any server starts.
+    if not _port_free(port, host):
+        raise OperatorError(
+            f"port {port} on {host} is in use: stop what listens there, or pass --port",
+            PORT_IN_USE,
+        )
     state_path = data_dir / "dev-state.json"
     state = _load_state(state_path)
-    pg_port = state.get("pg_port") if _port_free(state.get("pg_port")) else None
-    s3_port = state.get("s3_port") if _port_free(state.get("s3_port")) else None
-    postgres = EmbeddedPostgres(data_dir / "postgres", port=pg_port)
+    _stop_stale_servers(state, data_dir)
+    ports = {}
+    for name in ("pg_port", "s3_port"):
+        kept = state.get(name)
+        if kept and not _port_free(kept):
+            click.echo(f"port {kept} of the last run is taken now; dev.env changes", err=True)
+        ports[name] = kept if _port_free(kept) else None
+    postgres = EmbeddedPostgres(data_dir / "postgres", port=ports["pg_port"])
     s3 = EmbeddedS3(
         data_dir / "s3",
-        port=s3_port,
+        port=ports["s3_port"],
         access_key=state["s3_access_key"],
         secret_key=state["s3_secret_key"],
     )
     try:
         click.echo("starting PostgreSQL and S3 ...", err=True)
-        postgres.start()
-        s3.start()
+        state["server_pids"] = {}
+        for name, server in (("PostgreSQL", postgres), ("S3", s3)):
+            server.start()
+            # Recorded at once: a SIGKILL from here on leaves the next run a way to find them.
+            state["server_pids"][name] = server.pid
+            _save_state(state_path, state)
         state["pg_port"], state["s3_port"] = postgres.port, s3.port
         settings = stack_settings(
             postgres, s3, ingest_token=state["ingest_token"], log_format="text"
         )
         configure_logging("text")
-        _write_private(
-            data_dir / "dev.env", "".join(f"{k}={v}\n" for k, v in settings_env(settings).items())
-        )
+        env_text = "".join(f"{k}={v}\n" for k, v in settings_env(settings).items())
+        _write_private(data_dir / "dev.env", env_text)
         asyncio.run(migrate_all(settings))
         asyncio.run(_seed(settings, state))
-        _write_private(state_path, json.dumps(state, indent=2))
+        _save_state(state_path, state)
         config = uvicorn.Config(
             create_app(settings),
             host=host,
@@ -187,6 +274,11 @@ def run_dev(data_dir: Path, *, host: str, port: int) -> None:
         ready = banner(f"http://{host}:{port}", state, data_dir)
         asyncio.run(_serve_with_worker(uvicorn.Server(config), settings, ready))
     finally:
+        # Shielded from a second signal: an interrupted stop would leave servers behind.
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
         click.echo("stopping PostgreSQL and S3 ...", err=True)
         s3.stop()
         postgres.stop()
+        state.pop("server_pids", None)
+        _save_state(state_path, state)

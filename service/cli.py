@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
+from service.operator_errors import NOT_FOUND, OperatorError, describe
 from service.settings import Settings
 
 T = TypeVar("T")
@@ -26,18 +27,56 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 
-@click.group()
+class _Commands(click.Group):
+    """Expected failures end as one line on stderr and their exit code; ``--debug`` shows more."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+            failure = describe(exc, settings)
+            if failure is None or ctx.params.get("debug"):
+                raise
+            click.echo(f"recordings: {failure.message}", err=True)
+            ctx.exit(failure.exit_code)
+
+
+@click.group(cls=_Commands)
+@click.option("--debug", is_flag=True, help="Show tracebacks of failures.")
+@click.version_option(package_name="recordings", prog_name="recordings")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, debug: bool) -> None:
     """Twilio-compatible Recordings service (API 2008-08-01)."""
+    from pydantic import ValidationError
+
     from service.logs import configure_logging
 
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "RECORDINGS_" + "_".join(str(part) for part in first["loc"]).upper()
+        raise click.UsageError(f"{name}: {first['msg']}") from exc
     configure_logging(settings.log_format, settings.log_level)
     ctx.obj = settings
 
 
 pass_settings = click.make_pass_decorator(Settings)
+
+
+def _account_sid(value: str) -> str:
+    from service.sids import is_account_sid
+
+    if not is_account_sid(value):
+        raise click.BadParameter(f"{value!r} is not an AccountSid (AC + 32 hex digits)")
+    return value
+
+
+def _no_account(account_sid: str) -> OperatorError:
+    return OperatorError(f"no account {account_sid}", NOT_FOUND)
 
 
 @main.command()
@@ -132,9 +171,88 @@ def accounts_set(settings: Settings, enforce_media_auth: bool, account_sid: str)
             return await set_enforce_media_auth(pool, account_sid, enforce_media_auth)
 
     if not _run(go()):
-        raise click.ClickException(f"no account {account_sid}")
+        raise _no_account(account_sid)
     state = "on" if enforce_media_auth else "off"
     click.echo(f"{account_sid}: enforce media auth {state}")
+
+
+@accounts.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_settings
+def accounts_list(settings: Settings, as_json: bool) -> None:
+    """List the accounts (never their tokens)."""
+    from db.accounts import list_accounts
+    from db.pool import open_pool
+    from service.http.representations import rfc2822
+
+    async def go() -> list[dict[str, Any]]:
+        async with open_pool(settings.database_url, max_size=1) as pool:
+            found = await list_accounts(pool)
+        return [
+            {
+                "account_sid": account.sid,
+                "friendly_name": account.friendly_name,
+                "enforce_media_auth": account.enforce_media_auth,
+                "recordings": live,
+                "date_created": rfc2822(account.date_created),
+            }
+            for account, live in found
+        ]
+
+    listed = _run(go())
+    if as_json:
+        click.echo(json.dumps(listed))
+        return
+    for item in listed:
+        auth = "  media auth" if item["enforce_media_auth"] else ""
+        name = f"  {item['friendly_name']}" if item["friendly_name"] else ""
+        click.echo(f"{item['account_sid']}  {item['recordings']:>9} recordings{auth}{name}")
+
+
+@accounts.command("rotate-token")
+@click.argument("account_sid", callback=lambda _c, _p, v: _account_sid(v))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_settings
+def accounts_rotate_token(settings: Settings, account_sid: str, as_json: bool) -> None:
+    """Give the account a new AuthToken, printed only now; the old one stops working."""
+    from db.pool import open_pool
+    from service.accounts.registry import rotate_token
+
+    async def go() -> str | None:
+        async with open_pool(settings.database_url, max_size=1) as pool:
+            return await rotate_token(pool, account_sid)
+
+    token = _run(go())
+    if token is None:
+        raise _no_account(account_sid)
+    if as_json:
+        click.echo(json.dumps({"account_sid": account_sid, "auth_token": token}))
+    else:
+        click.echo(f"AccountSid: {account_sid}\nAuthToken:  {token}")
+
+
+@accounts.command("delete")
+@click.argument("account_sid", callback=lambda _c, _p, v: _account_sid(v))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_settings
+def accounts_delete(settings: Settings, account_sid: str, yes: bool) -> None:
+    """Delete an account: its recordings as DELETE does, then the account."""
+    from service.accounts.registry import delete_account
+    from service.services import open_services
+
+    if not yes:
+        click.confirm(
+            f"Delete {account_sid} and every one of its recordings?", abort=True, err=True
+        )
+
+    async def go() -> int | None:
+        async with open_services(settings) as services:
+            return await delete_account(services.catalog, account_sid)
+
+    deleted = _run(go())
+    if deleted is None:
+        raise _no_account(account_sid)
+    click.echo(f"deleted {account_sid} and {deleted} recordings")
 
 
 @main.command("import")
@@ -174,7 +292,7 @@ def import_(
         failures = 0
         async with open_services(settings) as services:
             if await fetch_account(services.pool, account_sid) is None:
-                raise click.ClickException(f"no account {account_sid}")
+                raise _no_account(account_sid)
             # click draws the bar only when stderr is a terminal.
             with click.progressbar(files, label="Importing", file=sys.stderr) as bar:
                 for name in bar:

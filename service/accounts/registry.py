@@ -1,12 +1,14 @@
-"""Creating accounts: the token is shown once and stored only hashed."""
+"""Accounts over their life: created, listed, given a new token, removed with their recordings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from db.accounts import insert_account
+from db import accounts as rows
 from db.pool import Pool
+from db.recordings import ListFilter, list_account_tombstones, list_recordings
 from service.accounts.auth import hash_token, new_salt, new_token
+from service.recordings.catalog import Catalog, purge
 from service.sids import new_sid
 
 
@@ -20,7 +22,7 @@ async def create_account(pool: Pool, friendly_name: str = "") -> NewAccount:
     """A new account and the only copy of its AuthToken in clear."""
     token = new_token()
     salt = new_salt()
-    account = await insert_account(
+    account = await rows.insert_account(
         pool,
         sid=new_sid("AC"),
         friendly_name=friendly_name,
@@ -28,3 +30,35 @@ async def create_account(pool: Pool, friendly_name: str = "") -> NewAccount:
         token_hash=hash_token(token, salt),
     )
     return NewAccount(account.sid, token)
+
+
+async def rotate_token(pool: Pool, account_sid: str) -> str | None:
+    """A new AuthToken for the account (the old one stops working at once); None if unknown."""
+    token = new_token()
+    salt = new_salt()
+    if not await rows.set_token(
+        pool, account_sid, token_salt=salt, token_hash=hash_token(token, salt)
+    ):
+        return None
+    return token
+
+
+async def delete_account(catalog: Catalog, account_sid: str, *, batch: int = 200) -> int | None:
+    """Delete every recording of the account as DELETE does, then the account itself.
+
+    Returns how many live recordings were deleted, None when there is no such account.
+    """
+    if await rows.fetch_account(catalog.pool, account_sid) is None:
+        return None
+    deleted = 0
+    while page := await list_recordings(
+        catalog.pool, account_sid, ListFilter(), limit=batch, offset=0
+    ):
+        for recording in page:
+            await catalog.delete(account_sid, recording.sid)
+            deleted += 1
+    # Objects of recordings deleted earlier (and kept for a retention window) go now too.
+    for recording in await list_account_tombstones(catalog.pool, account_sid):
+        await purge(catalog.pool, catalog.storage, recording, best_effort=False)
+    await rows.delete_account(catalog.pool, account_sid)
+    return deleted
