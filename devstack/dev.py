@@ -11,7 +11,7 @@ import secrets
 import signal
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -28,6 +28,7 @@ from service.app import create_app
 from service.http.server import http_protocol
 from service.ingest.pipeline import Upload, ingest_file
 from service.logs import configure_logging, logging_config
+from service.metrics import Metrics
 from service.migrate import migrate_all
 from service.mp3.worker import consume
 from service.operator_errors import PORT_IN_USE, OperatorError
@@ -47,11 +48,41 @@ def _write_private(path: Path, text: str) -> None:
 
 
 class DevStopped(BaseException):
-    """SIGTERM or SIGHUP: unwind like Ctrl-C, so every server started here is stopped."""
+    """SIGINT, SIGTERM or SIGHUP: unwind, so that every server started here is stopped."""
 
 
-def _raise_stopped(signum: int, frame: FrameType | None) -> None:
-    raise DevStopped(signal.Signals(signum).name)
+class _Stopper:
+    """The handler of the stopping signals.
+
+    While the API serves, a signal asks uvicorn to shut down gracefully (an exception raised in
+    a signal handler would land in whichever task was running, a worker's ffmpeg spawn say, and
+    be lost there); before and after, it raises DevStopped where the main flow is.
+    """
+
+    def __init__(self) -> None:
+        self.server: uvicorn.Server | None = None
+        self.received: str | None = None
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self)
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.received = signal.Signals(signum).name
+        if self.server is not None:
+            self.server.should_exit = True
+        else:
+            raise DevStopped(self.received)
+
+    def serve(self, server: uvicorn.Server, serving: Callable[[], None]) -> None:
+        """Run ``serving`` with ``server`` as the one to stop; raise DevStopped if signalled."""
+        self.server = server
+        try:
+            serving()
+        finally:
+            self.server = None
+        if self.received:
+            raise DevStopped(self.received)
 
 
 def _port_free(port: int | None, host: str = "127.0.0.1") -> bool:
@@ -160,10 +191,12 @@ async def _seed(settings: Settings, state: dict[str, Any]) -> None:
         state["recording_sids"] = [r.sid for r in live]
 
 
-async def _serve_with_worker(server: uvicorn.Server, settings: Settings, ready: str) -> None:
+async def _serve_with_worker(
+    server: uvicorn.Server, settings: Settings, metrics: Metrics, ready: str
+) -> None:
     """The API and an MP3 worker in one process, stopping together on Ctrl-C."""
     stop = asyncio.Event()
-    async with open_services(settings) as services:
+    async with open_services(settings, metrics) as services:
         worker = asyncio.create_task(consume(services, stop, concurrency=1))
         serving = asyncio.create_task(server.serve())
         try:
@@ -211,17 +244,17 @@ def run_dev(data_dir: Path, *, host: str, port: int) -> None:
     """Start everything, serve until interrupted, then stop every child started here."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    # Ctrl-C raises KeyboardInterrupt; SIGTERM and a closed terminal (SIGHUP) must unwind too.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_stopped)
+    # Ctrl-C, SIGTERM and a closed terminal (SIGHUP) all stop what was started.
+    stopper = _Stopper()
+    stopper.install()
     try:
         with _exclusive(data_dir):
-            _run_locked(data_dir, host=host, port=port)
+            _run_locked(data_dir, stopper, host=host, port=port)
     except DevStopped as stopped:
         click.echo(f"stopped by {stopped}", err=True)
 
 
-def _run_locked(data_dir: Path, *, host: str, port: int) -> None:
+def _run_locked(data_dir: Path, stopper: _Stopper, *, host: str, port: int) -> None:
     # Everything that can be checked is checked before any server starts.
     if not _port_free(port, host):
         raise OperatorError(
@@ -262,8 +295,9 @@ def _run_locked(data_dir: Path, *, host: str, port: int) -> None:
         asyncio.run(migrate_all(settings))
         asyncio.run(_seed(settings, state))
         _save_state(state_path, state)
+        metrics = Metrics()
         config = uvicorn.Config(
-            create_app(settings),
+            create_app(settings, metrics),
             host=host,
             port=port,
             loop="uvloop",
@@ -272,7 +306,8 @@ def _run_locked(data_dir: Path, *, host: str, port: int) -> None:
             log_config=logging_config("text"),
         )
         ready = banner(f"http://{host}:{port}", state, data_dir)
-        asyncio.run(_serve_with_worker(uvicorn.Server(config), settings, ready))
+        api = uvicorn.Server(config)
+        stopper.serve(api, lambda: asyncio.run(_serve_with_worker(api, settings, metrics, ready)))
     finally:
         # Shielded from a second signal: an interrupted stop would leave servers behind.
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):

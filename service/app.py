@@ -32,10 +32,14 @@ def _renderer_for(faces: tuple[Face, ...]) -> Any:
     return renderer_for
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The service, reading its settings from the environment unless given them."""
+def create_app(settings: Settings | None = None, metrics: Metrics | None = None) -> FastAPI:
+    """The service, reading its settings from the environment unless given them.
+
+    ``metrics`` lets a process that runs more than the API (``recordings dev``'s in-process
+    worker) export everything through the API's ``/metrics``.
+    """
     settings = settings or Settings()
-    metrics = Metrics()
+    metrics = metrics or Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:

@@ -105,11 +105,19 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
 
 @main.command()
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve the worker's /metrics on this port (RECORDINGS_WORKER_METRICS_PORT).",
+)
 @pass_settings
-def worker(settings: Settings) -> None:
+def worker(settings: Settings, metrics_port: int | None) -> None:
     """Make MP3s from the job queue, RECORDINGS_FFMPEG_MAX_PROCESSES ffmpeg runs at a time."""
     from service.mp3.worker import run_worker
 
+    if metrics_port is not None:
+        settings = settings.model_copy(update={"worker_metrics_port": metrics_port})
     _run(run_worker(settings))
 
 

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     access_log: bool = True
     stream_chunk_bytes: int = Field(default=256 * 1024, ge=4096)
 
+    # `recordings worker` serves its own /metrics here when set (the API's are on its port).
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_metrics_host: str = "0.0.0.0"
+
     @cached_property
     def ffmpeg_path(self) -> str:
         """The ffmpeg binary: the setting, else the system's, else the imageio-ffmpeg wheel's."""

@@ -12,9 +12,11 @@ import asyncpg
 from pgqueuer import QueueManager
 from pgqueuer.models import Job
 from pgqueuer.queries import Queries
+from prometheus_client import start_http_server
 
 from db.recordings import fetch_recording_by_sid
 from service.logs import new_request_id, request_id
+from service.metrics import Metrics
 from service.mp3.queue import MP3_ENTRYPOINT
 from service.mp3.transcoder import RecordingGone, TranscodeFailed, TranscoderBusy
 from service.services import Services, open_services
@@ -91,6 +93,13 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with open_services(settings) as services:
+    metrics = Metrics()
+    if settings.worker_metrics_port is not None:
+        # A thread of its own: a scrape is answered even while ffmpeg work fills the loop.
+        start_http_server(
+            settings.worker_metrics_port, settings.worker_metrics_host, registry=metrics.registry
+        )
+        log.info("worker metrics on port %d", settings.worker_metrics_port)
+    async with open_services(settings, metrics) as services:
         log.info("worker started: up to %d ffmpeg processes", settings.ffmpeg_max_processes)
         await consume(services, stop, concurrency=settings.ffmpeg_max_processes)

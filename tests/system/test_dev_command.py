@@ -1,0 +1,181 @@
+"""`recordings dev` as a new user meets it: started, stopped by any signal, killed, doubled."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from devstack.servers import free_port
+from service.operator_errors import PORT_IN_USE
+
+RECORDINGS = str(Path(sys.executable).parent / "recordings")
+READY = "Press Ctrl-C to stop."
+
+
+class Dev:
+    """One `recordings dev` process, its output in a file."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.output = data_dir.parent / f"dev-{port}-{time.monotonic_ns()}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RECORDINGS_", "AWS_"))}
+        with self.output.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [RECORDINGS, "dev", "--data-dir", str(data_dir), "--port", str(port)],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    @property
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while READY not in self.text:
+            assert self.proc.poll() is None, self.text
+            assert time.monotonic() < deadline, self.text
+            time.sleep(0.2)
+
+    def family(self) -> list[psutil.Process]:
+        root = psutil.Process(self.proc.pid)
+        return [root, *root.children(recursive=True)]
+
+    def ports(self) -> list[int]:
+        state = json.loads((self.data_dir / "dev-state.json").read_text())
+        return [self.port, int(state["pg_port"]), int(state["s3_port"])]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@contextmanager
+def running_dev(data_dir: Path, port: int | None = None) -> Iterator[Dev]:
+    dev = Dev(data_dir, port or free_port())
+    try:
+        yield dev
+    finally:
+        dev.stop()
+        # Whatever a failed test left behind of this data directory goes too.
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if str(data_dir) in cmdline and proc.pid != os.getpid():
+                try:
+                    proc.kill()
+                except psutil.Error:
+                    pass
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def assert_all_gone(family: list[psutil.Process], ports: list[int]) -> None:
+    _, alive = psutil.wait_procs(family, timeout=30)
+    assert not alive, [p.pid for p in alive]
+    assert all(port_free(port) for port in ports), ports
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_dev_stops_every_server_it_started_whatever_stops_it(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    with running_dev(tmp_path / "data") as dev:
+        dev.wait_ready()
+        family, ports = dev.family(), dev.ports()
+        assert len(family) >= 3  # dev, PostgreSQL (and its backends), SeaweedFS
+        env_file = dev.data_dir / "dev.env"
+        assert env_file.stat().st_mode & 0o077 == 0
+        if sig == signal.SIGTERM:
+            # The in-process worker's transcodes of the demo recordings appear in /metrics.
+            deadline = time.monotonic() + 60
+            metrics = ""
+            while time.monotonic() < deadline:
+                metrics = httpx.get(f"http://127.0.0.1:{dev.port}/metrics", timeout=10).text
+                if re.search(r'recordings_transcodes_total\{outcome="ok"\} [1-9]', metrics):
+                    break
+                time.sleep(0.5)
+            assert re.search(r'recordings_transcodes_total\{outcome="ok"\} [1-9]', metrics)
+        dev.proc.send_signal(sig)
+        dev.proc.wait(timeout=90)
+        assert_all_gone(family, ports)
+
+
+def test_dev_after_sigkill_stops_the_servers_left_behind_and_starts(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with running_dev(data_dir) as first:
+        first.wait_ready()
+        servers = first.family()[1:]
+        first.proc.kill()
+        first.proc.wait()
+        assert any(p.is_running() for p in servers)  # what SIGKILL leaves behind
+        ports = first.ports()
+        with running_dev(data_dir, first.port) as second:
+            second.wait_ready()
+            assert "left running by an earlier `recordings dev`" in second.text
+            assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in servers)
+            # The servers kept their ports, so dev.env stays true across restarts.
+            assert second.ports() == ports
+            family = second.family()
+            second.proc.send_signal(signal.SIGTERM)
+            second.proc.wait(timeout=90)
+            assert_all_gone(family, ports)
+
+
+def test_a_taken_port_or_data_directory_fails_before_any_server_starts(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        result = subprocess.run(
+            [RECORDINGS, "dev", "--data-dir", str(tmp_path / "data"), "--port", str(taken)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == PORT_IN_USE
+    assert result.stderr.strip().splitlines() == [
+        f"recordings: port {taken} on 127.0.0.1 is in use: stop what listens there, or pass --port"
+    ]
+    assert "starting PostgreSQL" not in result.stdout + result.stderr
+    assert not (tmp_path / "data" / "postgres").exists()
+
+    with running_dev(tmp_path / "busy") as dev:
+        dev.wait_ready()
+        second = subprocess.run(
+            [RECORDINGS, "dev", "--data-dir", str(dev.data_dir), "--port", str(free_port())],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == PORT_IN_USE
+        assert f"pid {dev.proc.pid}" in second.stderr and "Traceback" not in second.stderr
+        assert httpx.get(f"http://127.0.0.1:{dev.port}/healthz", timeout=10).status_code == 200
