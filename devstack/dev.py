@@ -8,8 +8,10 @@ import fcntl
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from db.accounts import fetch_account
 from db.recordings import ListFilter, list_recordings
 from devstack.demo import write_demo_wav
 from devstack.servers import EmbeddedPostgres, EmbeddedS3
+from service.accounts.auth import token_matches
 from service.accounts.registry import create_account
 from service.app import create_app
 from service.http.server import http_protocol
@@ -175,9 +178,16 @@ async def _seed(settings: Settings, state: dict[str, Any]) -> None:
     """The demo account, made once and kept between runs, with a few live recordings."""
     async with open_services(settings) as services:
         known = state.get("account_sid")
-        if not (known and await fetch_account(services.pool, known)):
-            account = await create_account(services.pool, "Demo account")
-            state["account_sid"], state["auth_token"] = account.account_sid, account.auth_token
+        account = await fetch_account(services.pool, known) if known else None
+        if account is None:
+            made = await create_account(services.pool, "Demo account")
+            state["account_sid"], state["auth_token"] = made.account_sid, made.auth_token
+        state["enforce_media_auth"] = bool(account and account.enforce_media_auth)
+        if account is not None and not token_matches(
+            state["auth_token"], account.token_salt, account.token_hash
+        ):
+            # Rotated since it was made: only the operator saw the new one.
+            state["auth_token"] = "(rotated: the token `accounts rotate-token` printed)"
         live = await list_recordings(
             services.pool, state["account_sid"], ListFilter(), limit=3, offset=0
         )
@@ -212,26 +222,37 @@ async def _serve_with_worker(
             await asyncio.wait_for(worker, timeout=10)
 
 
-def banner(base: str, state: dict[str, Any], data_dir: Path) -> str:
+def command_name() -> str:
+    """How the user can run `recordings` again: the bare name only when PATH finds this one."""
+    invoked = sys.argv[0] if sys.argv and sys.argv[0] else "recordings"
+    found = shutil.which("recordings")
+    if found and Path(found).resolve() == Path(invoked).resolve():
+        return "recordings"
+    return invoked
+
+
+def banner(base: str, state: dict[str, Any], data_dir: Path, command: str) -> str:
     account, token = state["account_sid"], state["auth_token"]
     sid = state["recording_sids"][0] if state.get("recording_sids") else "RE..."
     rec = f"{base}/2008-08-01/Accounts/{account}/Recordings"
     env = data_dir / "dev.env"
     upload = f"{base}/internal/Accounts/{account}/Recordings.json?CallSid={new_sid('CA')}"
+    # With enforce-media-auth on, the media lines need the credentials too.
+    media = f"curl -u {account}:{token}" if state.get("enforce_media_auth") else "curl"
     return f"""
 Recordings is running at {base}
 
   AccountSid:   {account}
   AuthToken:    {token}
   Ingest token: {state["ingest_token"]}
-  Settings:     {env}   (set -a; . {env}; set +a; recordings accounts create)
+  Settings:     {env}   (set -a; . {env}; set +a; {command} accounts create)
 
 Try:
   curl -u {account}:{token} {rec}
   curl -u {account}:{token} '{rec}.json?num=2'
-  curl {rec}/{sid}.xml
-  curl -o {sid}.wav {rec}/{sid}
-  curl -H 'Range: bytes=0-99' -o /dev/null -D - {rec}/{sid}.wav
+  {media} {rec}/{sid}.xml
+  {media} -o {sid}.wav {rec}/{sid}
+  {media} -H 'Range: bytes=0-99' -o /dev/null -D - {rec}/{sid}.wav
   curl -X POST -H 'Authorization: Bearer {state["ingest_token"]}' \\
        --data-binary @{sid}.wav '{upload}'
   curl -u {account}:{token} -X DELETE {rec}/{sid}
@@ -240,7 +261,7 @@ Press Ctrl-C to stop.
 """
 
 
-def run_dev(data_dir: Path, *, host: str, port: int) -> None:
+def run_dev(data_dir: Path, *, host: str, port: int, log_format: str = "text") -> None:
     """Start everything, serve until interrupted, then stop every child started here."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -249,12 +270,14 @@ def run_dev(data_dir: Path, *, host: str, port: int) -> None:
     stopper.install()
     try:
         with _exclusive(data_dir):
-            _run_locked(data_dir, stopper, host=host, port=port)
+            _run_locked(data_dir, stopper, host=host, port=port, log_format=log_format)
     except DevStopped as stopped:
         click.echo(f"stopped by {stopped}", err=True)
 
 
-def _run_locked(data_dir: Path, stopper: _Stopper, *, host: str, port: int) -> None:
+def _run_locked(
+    data_dir: Path, stopper: _Stopper, *, host: str, port: int, log_format: str
+) -> None:
     # Everything that can be checked is checked before any server starts.
     if not _port_free(port, host):
         raise OperatorError(
@@ -287,9 +310,9 @@ def _run_locked(data_dir: Path, stopper: _Stopper, *, host: str, port: int) -> N
             _save_state(state_path, state)
         state["pg_port"], state["s3_port"] = postgres.port, s3.port
         settings = stack_settings(
-            postgres, s3, ingest_token=state["ingest_token"], log_format="text"
+            postgres, s3, ingest_token=state["ingest_token"], log_format=log_format
         )
-        configure_logging("text")
+        configure_logging(settings.log_format)
         env_text = "".join(f"{k}={v}\n" for k, v in settings_env(settings).items())
         _write_private(data_dir / "dev.env", env_text)
         asyncio.run(migrate_all(settings))
@@ -303,9 +326,9 @@ def _run_locked(data_dir: Path, stopper: _Stopper, *, host: str, port: int) -> N
             loop="uvloop",
             http=http_protocol(settings.max_header_bytes),
             timeout_graceful_shutdown=5,
-            log_config=logging_config("text"),
+            log_config=logging_config(settings.log_format),
         )
-        ready = banner(f"http://{host}:{port}", state, data_dir)
+        ready = banner(f"http://{host}:{port}", state, data_dir, command_name())
         api = uvicorn.Server(config)
         stopper.serve(api, lambda: asyncio.run(_serve_with_worker(api, settings, metrics, ready)))
     finally:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
-from service.faces import Face, health, ingest, v2008
+from service.faces import Face, health, home, ingest, v2008
 from service.http.compat import CompatibilityMiddleware
 from service.http.errors import ErrorRenderer, install_error_handlers, render_rest_exception
 from service.http.observability import ObservabilityMiddleware
@@ -16,10 +16,10 @@ from service.metrics import Metrics
 from service.services import open_services
 from service.settings import Settings
 
-FACES: tuple[Face, ...] = (v2008.face, ingest.face, health.face)
+FACES: tuple[Face, ...] = (v2008.face, ingest.face, health.face, home.face)
 
 
-def _renderer_for(faces: tuple[Face, ...]) -> Any:
+def _renderer_for(faces: tuple[Face, ...]) -> Callable[[str], ErrorRenderer]:
     # The longest matching prefix wins, so a face's own renderer beats the catch-all "/".
     ordered = sorted(faces, key=lambda face: len(face.prefix), reverse=True)
 

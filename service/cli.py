@@ -301,9 +301,13 @@ def import_(
         async with open_services(settings) as services:
             if await fetch_account(services.pool, account_sid) is None:
                 raise _no_account(account_sid)
-            # click draws the bar only when stderr is a terminal.
-            with click.progressbar(files, label="Importing", file=sys.stderr) as bar:
-                for name in bar:
+            # In bytes, so one long recording among short ones weighs what it takes; click
+            # draws the bar only when stderr is a terminal.
+            sizes = {name: Path(name).stat().st_size for name in files}
+            with click.progressbar(
+                length=sum(sizes.values()), label="Importing", file=sys.stderr
+            ) as bar:
+                for name in files:
                     upload = Upload(account_sid, call_sid or new_sid("CA"), created)
                     with tempfile.TemporaryDirectory(dir=settings.tmp_dir) as tmp:
                         try:
@@ -312,6 +316,8 @@ def import_(
                             failures += 1
                             click.echo(f"{name}: {exc.message}", err=True)
                             continue
+                        finally:
+                            bar.update(sizes[name])
                     results.append({"sid": recording.sid, "file": name})
         return results, failures
 

@@ -90,6 +90,12 @@ class PayloadTooLarge(ServiceError):
     message = "The uploaded file is too large"
 
 
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    code = 20415
+    message = "Unsupported media type"
+
+
 class RangeNotSatisfiable(ServiceError):
     status = 416
     code = 20416
@@ -155,6 +161,7 @@ ERRORS: tuple[type[ServiceError], ...] = (
     Conflict,
     PreconditionFailed,
     PayloadTooLarge,
+    UnsupportedMediaType,
     RangeNotSatisfiable,
     UnprocessableAudio,
     HeadersTooLarge,

@@ -28,11 +28,12 @@ READY = "Press Ctrl-C to stop."
 class Dev:
     """One `recordings dev` process, its output in a file."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, env_extra: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = port
         self.output = data_dir.parent / f"dev-{port}-{time.monotonic_ns()}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RECORDINGS_", "AWS_"))}
+        env.update(env_extra or {})
         with self.output.open("wb") as out:
             self.proc = subprocess.Popen(
                 [RECORDINGS, "dev", "--data-dir", str(data_dir), "--port", str(port)],
@@ -72,8 +73,10 @@ class Dev:
 
 
 @contextmanager
-def running_dev(data_dir: Path, port: int | None = None) -> Iterator[Dev]:
-    dev = Dev(data_dir, port or free_port())
+def running_dev(
+    data_dir: Path, port: int | None = None, env_extra: dict[str, str] | None = None
+) -> Iterator[Dev]:
+    dev = Dev(data_dir, port or free_port(), env_extra)
     try:
         yield dev
     finally:
@@ -86,6 +89,10 @@ def running_dev(data_dir: Path, port: int | None = None) -> Iterator[Dev]:
                     proc.kill()
                 except psutil.Error:
                     pass
+
+
+def base_of(dev: Dev) -> str:
+    return f"http://127.0.0.1:{dev.port}/2008-08-01/Accounts/"
 
 
 def port_free(port: int) -> bool:
@@ -108,8 +115,13 @@ def assert_all_gone(family: list[psutil.Process], ports: list[int]) -> None:
 def test_dev_stops_every_server_it_started_whatever_stops_it(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    with running_dev(tmp_path / "data") as dev:
+    # One run logs JSON: RECORDINGS_LOG_FORMAT is honoured (text is dev's default).
+    json_logs = sig == signal.SIGHUP
+    env = {"RECORDINGS_LOG_FORMAT": "json"} if json_logs else {}
+    with running_dev(tmp_path / "data", env_extra=env) as dev:
         dev.wait_ready()
+        logs = [line for line in dev.text.splitlines() if "uvicorn" in line]
+        assert logs and all(line.startswith("{") == json_logs for line in logs), logs
         family, ports = dev.family(), dev.ports()
         assert len(family) >= 3  # dev, PostgreSQL (and its backends), SeaweedFS
         env_file = dev.data_dir / "dev.env"
@@ -133,6 +145,15 @@ def test_dev_after_sigkill_stops_the_servers_left_behind_and_starts(tmp_path: Pa
     data_dir = tmp_path / "data"
     with running_dev(data_dir) as first:
         first.wait_ready()
+        assert f"curl {base_of(first)}" in first.text  # public media: no credentials needed
+        account = json.loads((data_dir / "dev-state.json").read_text())["account_sid"]
+        subprocess.run(
+            f"set -a; . {data_dir}/dev.env; set +a;"
+            f" {RECORDINGS} accounts set --enforce-media-auth {account}",
+            shell=True,
+            check=True,
+            capture_output=True,
+        )
         servers = first.family()[1:]
         first.proc.kill()
         first.proc.wait()
@@ -141,6 +162,9 @@ def test_dev_after_sigkill_stops_the_servers_left_behind_and_starts(tmp_path: Pa
         with running_dev(data_dir, first.port) as second:
             second.wait_ready()
             assert "left running by an earlier `recordings dev`" in second.text
+            # The demo account now enforces media auth: every media line carries credentials.
+            media_lines = [line for line in second.text.splitlines() if "Recordings/RE" in line]
+            assert media_lines and all(" -u AC" in line for line in media_lines), media_lines
             assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in servers)
             # The servers kept their ports, so dev.env stays true across restarts.
             assert second.ports() == ports

@@ -18,6 +18,7 @@ INGEST_POST: Responses = {
     },
     **rest_errors(
         (e.PayloadTooLarge, "The upload exceeds RECORDINGS_MAX_UPLOAD_BYTES"),
+        (e.UnsupportedMediaType, "The body is a form, not the audio itself"),
         (e.UnprocessableAudio, "The body is not decodable audio"),
         (e.InsufficientStorage, "The server's temporary disk is full"),
     ),

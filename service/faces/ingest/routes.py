@@ -21,6 +21,7 @@ from service.errors import (
     PayloadTooLarge,
     TokenRequired,
     UnprocessableAudio,
+    UnsupportedMediaType,
 )
 from service.faces.ingest.openapi import INGEST_PARAMETERS, INGEST_POST
 from service.faces.v2008.responses import render_recording, split_suffix
@@ -32,6 +33,9 @@ from service.timestamps import InvalidTimestamp, parse_timestamp
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+# What a browser form or `curl -F` sends: the audio wrapped, which ffmpeg cannot decode. (A
+# urlencoded type says nothing: `curl --data-binary` labels raw bytes so by default.)
+_FORMS = ("multipart/",)
 
 
 def _check_token(expected: str | None, header: str | None) -> None:
@@ -95,6 +99,12 @@ async def ingest_recording(
     settings = services.settings
     _check_token(settings.ingest_token, request.headers.get("authorization"))
     fmt = split_suffix(suffix, {"", ".xml", ".json"})
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith(_FORMS):
+        raise UnsupportedMediaType(
+            "Send the audio itself as the request body (curl --data-binary @file.wav),"
+            " not as a form"
+        )
     if not is_account_sid(account_sid):
         raise NotFound("Unknown AccountSid")
     upload = _parse_upload(account_sid, request.scope["query_string"])
