@@ -28,7 +28,7 @@ from devstack.servers import EmbeddedPostgres, EmbeddedS3
 from service.accounts.auth import token_matches
 from service.accounts.registry import create_account
 from service.app import create_app
-from service.http.server import http_protocol
+from service.http.server import server_options
 from service.ingest.pipeline import Upload, ingest_file
 from service.logs import configure_logging, logging_config
 from service.metrics import Metrics
@@ -324,7 +324,7 @@ def _run_locked(
             host=host,
             port=port,
             loop="uvloop",
-            http=http_protocol(settings.max_header_bytes),
+            **server_options(settings),
             timeout_graceful_shutdown=5,
             log_config=logging_config(settings.log_format),
         )

@@ -12,6 +12,7 @@ from service.faces import Face, health, home, ingest, v2008
 from service.http.compat import CompatibilityMiddleware
 from service.http.errors import ErrorRenderer, install_error_handlers, render_rest_exception
 from service.http.observability import ObservabilityMiddleware
+from service.http.origins import OriginGuardMiddleware
 from service.metrics import Metrics
 from service.services import open_services
 from service.settings import Settings
@@ -53,11 +54,15 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # The compatibility layer drops trailing slashes instead (see normalise_path).
+        redirect_slashes=False,
         # Metrics and logs are the service's own; FastAPI's OpenTelemetry hooks cost ~4% CPU.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     for face in FACES:
         app.include_router(face.router)
+    # Innermost first: the origin guard raises, and the error guard around it renders that.
+    app.add_middleware(OriginGuardMiddleware)
     install_error_handlers(app, _renderer_for(FACES))
     # Outermost last: old-client paths are fixed before requests are tagged and routed.
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)

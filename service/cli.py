@@ -87,7 +87,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
     """Serve the API with uvicorn."""
     import uvicorn
 
-    from service.http.server import http_protocol
+    from service.http.server import server_options
     from service.logs import logging_config
 
     # The factory reads the settings again in the server process (uvicorn may fork workers).
@@ -97,7 +97,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         host=host,
         port=port,
         loop="uvloop",
-        http=http_protocol(settings.max_header_bytes),
+        **server_options(settings),
         timeout_graceful_shutdown=30,
         access_log=False,
         log_config=logging_config(settings.log_format, settings.log_level),

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     ingest_token: str | None = None
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
     max_header_bytes: int = Field(default=64 * 1024, ge=4096)
+    # A request's head must arrive within this (and a silent new connection is closed then).
+    head_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A request body that stalls this long, while the service waits for it, ends the connection.
+    body_idle_timeout_seconds: float = Field(default=30.0, gt=0)
+    keep_alive_seconds: float = Field(default=5.0, gt=0)
     tmp_dir: str | None = None
 
     ffmpeg: str | None = None

@@ -9,12 +9,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.http.query import parse_query_string
 
 _SINGULAR = re.compile(r"^/2008-08-01/Account/")
+INTERNAL_PREFIX = "/internal/"
 
 
 def normalise_path(path: str) -> str:
-    """``//2008-08-01/Account/...`` -> ``/2008-08-01/Accounts/...``."""
+    """``//2008-08-01/Account/.../`` -> ``/2008-08-01/Accounts/...``."""
     if path.startswith("//"):
         path = "/" + path.lstrip("/")
+    # A trailing slash is served as if absent, rather than redirected: a redirect would have to
+    # name a host, and the request's Host is the client's to make up.
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
     return _SINGULAR.sub("/2008-08-01/Accounts/", path)
 
 
@@ -42,7 +47,12 @@ class CompatibilityMiddleware:
             path = scope["path"]
             fixed = normalise_path(path)
             method = scope["method"]
-            if method == "POST" and _override(scope.get("query_string", b"")):
+            # Never on the ingest route: a POST there is an upload, whatever its query says.
+            if (
+                method == "POST"
+                and not fixed.startswith(INTERNAL_PREFIX)
+                and _override(scope.get("query_string", b""))
+            ):
                 method = "DELETE"
             if fixed != path or method != scope["method"]:
                 scope = dict(scope, path=fixed, raw_path=fixed.encode(), method=method)

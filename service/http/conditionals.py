@@ -29,12 +29,15 @@ class Validators:
 
 
 def _parse_date(value: str) -> datetime | None:
+    # A date a client makes up (year 99999999999999999999, say) is no date: the header is
+    # ignored, as RFC 9110 says of an invalid one.
     try:
         parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.astimezone(UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 
