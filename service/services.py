@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from db.pool import Pool, open_pool
+from service.limits import ClientSlots
 from service.metrics import Metrics
 from service.mp3.transcoder import Transcoder
 from service.recordings.catalog import Catalog
@@ -22,6 +23,8 @@ class Services:
     catalog: Catalog
     transcoder: Transcoder
     metrics: Metrics
+    # Open media streams per client address, in this process.
+    client_streams: ClientSlots
 
 
 def storage_config(settings: Settings) -> StorageConfig:
@@ -35,6 +38,7 @@ def storage_config(settings: Settings) -> StorageConfig:
         key_prefix=settings.s3_key_prefix,
         max_connections=settings.s3_max_connections,
         timeout=settings.s3_timeout,
+        pool_timeout=settings.s3_pool_timeout,
         presign_endpoint_url=settings.presign_endpoint_url,
     )
 
@@ -74,4 +78,5 @@ async def open_services(
             catalog=catalog,
             transcoder=transcoder,
             metrics=metrics,
+            client_streams=ClientSlots(settings.max_streams_per_client),
         )

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     s3_key_prefix: str = ""
     s3_max_connections: int = Field(default=128, ge=1)
     s3_timeout: float = Field(default=30.0, gt=0)
+    # How long a request waits for one of the s3_max_connections before a 503.
+    s3_pool_timeout: float = Field(default=2.0, gt=0)
 
     ingest_token: str | None = None
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
@@ -55,6 +57,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     access_log: bool = True
     stream_chunk_bytes: int = Field(default=256 * 1024, ge=4096)
+    # A media stream whose client takes no bytes for this long is ended.
+    stream_send_timeout_seconds: float = Field(default=60.0, gt=0)
+    # ... and after this long its storage connection is given back, the read resumed later.
+    stream_release_after_seconds: float = Field(default=2.0, gt=0)
+    # Concurrent media streams one client address may have open in one process.
+    max_streams_per_client: int = Field(default=16, ge=1)
 
     # `recordings worker` serves its own /metrics here when set (the API's are on its port).
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)

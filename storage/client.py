@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ class StorageConfig:
     key_prefix: str = ""
     max_connections: int = 128
     timeout: float = 30.0
+    pool_timeout: float = 2.0
     presign_endpoint_url: str | None = None
 
 
@@ -58,12 +60,25 @@ def _translate(key: str | None = None) -> Iterator[None]:
         raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
 
 
+def _once(release: Callable[[], None]) -> Callable[[], None]:
+    done = False
+
+    def release_once() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            release()
+
+    return release_once
+
+
 class ObjectStream:
     """An open GET of one object (or one byte range of it); always close it."""
 
-    def __init__(self, body: Any, content_length: int) -> None:
+    def __init__(self, body: Any, content_length: int, release: Callable[[], None]) -> None:
         self._body = body
         self.content_length = content_length
+        self._release = release
 
     async def iter_chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         """The body in chunks of at most ``chunk_size``; raises if the transfer is cut short."""
@@ -79,6 +94,7 @@ class ObjectStream:
     async def aclose(self) -> None:
         """Give the connection back (or drop it, when the body was not read to the end)."""
         self._body.close()
+        self._release()
 
 
 class Storage:
@@ -89,6 +105,26 @@ class Storage:
         self._presigner = presigner or client
         self.config = config
         self.bucket = config.bucket
+        # One slot per pooled connection: waiting for one is bounded, so a pool held by slow
+        # readers answers "unavailable" at once instead of queueing every request behind them.
+        self._slots = asyncio.Semaphore(config.max_connections)
+
+    async def _take_slot(self) -> None:
+        try:
+            async with asyncio.timeout(self.config.pool_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise StorageUnavailable(
+                f"all {self.config.max_connections} storage connections are busy"
+            ) from None
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        await self._take_slot()
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     def key(self, name: str) -> str:
         """The object key of ``name`` under the configured prefix."""
@@ -96,27 +132,29 @@ class Storage:
 
     async def ensure_bucket(self) -> bool:
         """Create the bucket when it is missing; True when it was created."""
-        with _translate():
-            try:
-                await self._client.head_bucket(Bucket=self.bucket)
-                return False
-            except ClientError as exc:
-                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-                if status != 404:
-                    raise
-            try:
-                await self._client.create_bucket(Bucket=self.bucket)
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code")
-                if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                    raise
-                return False
-            return True
+        async with self._slot():
+            with _translate():
+                try:
+                    await self._client.head_bucket(Bucket=self.bucket)
+                    return False
+                except ClientError as exc:
+                    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                    if status != 404:
+                        raise
+                try:
+                    await self._client.create_bucket(Bucket=self.bucket)
+                except ClientError as exc:
+                    code = exc.response.get("Error", {}).get("Code")
+                    if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+                    return False
+                return True
 
     async def ping(self) -> None:
         """Raise unless the bucket answers."""
-        with _translate():
-            await self._client.head_bucket(Bucket=self.bucket)
+        async with self._slot():
+            with _translate():
+                await self._client.head_bucket(Bucket=self.bucket)
 
     async def open_object(
         self, key: str, first: int | None = None, last: int | None = None
@@ -125,112 +163,126 @@ class Storage:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if first is not None:
             kwargs["Range"] = f"bytes={first}-{'' if last is None else last}"
-        with _translate(key):
-            response = await self._client.get_object(**kwargs)
-        return ObjectStream(response["Body"], int(response["ContentLength"]))
+        await self._take_slot()
+        try:
+            with _translate(key):
+                response = await self._client.get_object(**kwargs)
+        except BaseException:
+            self._slots.release()
+            raise
+        return ObjectStream(
+            response["Body"], int(response["ContentLength"]), _once(self._slots.release)
+        )
 
     async def upload_file(self, key: str, path: Path, content_type: str) -> None:
         """Store a file, in parts when large, never holding more than one part in memory."""
         size = path.stat().st_size
-        with _translate(), path.open("rb") as source:
-            if size <= PART_SIZE:
-                await self._client.put_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    Body=await anyio.to_thread.run_sync(source.read),
-                    ContentType=content_type,
+        async with self._slot():
+            with _translate(), path.open("rb") as source:
+                if size <= PART_SIZE:
+                    await self._client.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=await anyio.to_thread.run_sync(source.read),
+                        ContentType=content_type,
+                    )
+                    return
+                upload = await self._client.create_multipart_upload(
+                    Bucket=self.bucket, Key=key, ContentType=content_type
                 )
-                return
-            upload = await self._client.create_multipart_upload(
-                Bucket=self.bucket, Key=key, ContentType=content_type
-            )
-            upload_id = upload["UploadId"]
-            try:
-                parts = []
-                number = 1
-                while chunk := await anyio.to_thread.run_sync(source.read, PART_SIZE):
-                    part = await self._client.upload_part(
+                upload_id = upload["UploadId"]
+                try:
+                    parts = []
+                    number = 1
+                    while chunk := await anyio.to_thread.run_sync(source.read, PART_SIZE):
+                        part = await self._client.upload_part(
+                            Bucket=self.bucket,
+                            Key=key,
+                            UploadId=upload_id,
+                            PartNumber=number,
+                            Body=chunk,
+                        )
+                        parts.append({"PartNumber": number, "ETag": part["ETag"]})
+                        number += 1
+                    await self._client.complete_multipart_upload(
                         Bucket=self.bucket,
                         Key=key,
                         UploadId=upload_id,
-                        PartNumber=number,
-                        Body=chunk,
+                        MultipartUpload={"Parts": parts},
                     )
-                    parts.append({"PartNumber": number, "ETag": part["ETag"]})
-                    number += 1
-                await self._client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},
-                )
-            except BaseException:
-                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                    await self._client.abort_multipart_upload(
-                        Bucket=self.bucket, Key=key, UploadId=upload_id
-                    )
-                raise
+                except BaseException:
+                    with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                        await self._client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=key, UploadId=upload_id
+                        )
+                    raise
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         """Store a small object."""
-        with _translate():
-            await self._client.put_object(
-                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
-            )
+        async with self._slot():
+            with _translate():
+                await self._client.put_object(
+                    Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
+                )
 
     async def delete_objects(self, keys: list[str]) -> None:
         """Remove objects; a missing one is not an error."""
-        with _translate():
-            for start in range(0, len(keys), 1000):
-                batch = keys[start : start + 1000]
-                if len(batch) == 1:
-                    await self._client.delete_object(Bucket=self.bucket, Key=batch[0])
-                    continue
-                response = await self._client.delete_objects(
-                    Bucket=self.bucket,
-                    Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
-                )
-                errors = response.get("Errors") or []
-                if errors:
-                    raise StorageUnavailable(f"could not delete {len(errors)} objects")
+        async with self._slot():
+            with _translate():
+                for start in range(0, len(keys), 1000):
+                    batch = keys[start : start + 1000]
+                    if len(batch) == 1:
+                        await self._client.delete_object(Bucket=self.bucket, Key=batch[0])
+                        continue
+                    response = await self._client.delete_objects(
+                        Bucket=self.bucket,
+                        Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+                    )
+                    errors = response.get("Errors") or []
+                    if errors:
+                        raise StorageUnavailable(f"could not delete {len(errors)} objects")
 
     async def object_exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""
-        with _translate(key):
-            try:
-                await self._client.head_object(Bucket=self.bucket, Key=key)
-            except ClientError as exc:
-                if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                    return False
-                raise
+        async with self._slot():
+            with _translate(key):
+                try:
+                    await self._client.head_object(Bucket=self.bucket, Key=key)
+                except ClientError as exc:
+                    if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                        return False
+                    raise
         return True
 
     async def list_objects(self, prefix: str = "") -> AsyncIterator[StoredObject]:
         """Every object under the configured prefix plus ``prefix``."""
         paginator = self._client.get_paginator("list_objects_v2")
-        with _translate():
-            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.key(prefix)):
-                for item in page.get("Contents", []):
-                    yield StoredObject(item["Key"], int(item["Size"]), item["LastModified"])
+        async with self._slot():
+            with _translate():
+                async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.key(prefix)):
+                    for item in page.get("Contents", []):
+                        yield StoredObject(item["Key"], int(item["Size"]), item["LastModified"])
 
     async def list_unfinished_uploads(self) -> AsyncIterator[tuple[str, str, datetime]]:
         """Multipart uploads under the prefix never completed nor aborted: (key, id, started)."""
         paginator = self._client.get_paginator("list_multipart_uploads")
-        with _translate():
-            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.key("")):
-                for upload in page.get("Uploads", []):
-                    yield upload["Key"], upload["UploadId"], upload["Initiated"]
+        async with self._slot():
+            with _translate():
+                async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.key("")):
+                    for upload in page.get("Uploads", []):
+                        yield upload["Key"], upload["UploadId"], upload["Initiated"]
 
     async def abort_upload(self, key: str, upload_id: str) -> None:
         """Drop an unfinished multipart upload and its parts."""
-        with _translate():
-            try:
-                await self._client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id
-                )
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
-                    raise
+        async with self._slot():
+            with _translate():
+                try:
+                    await self._client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id
+                    )
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                        raise
 
     async def presign_get(
         self,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,14 +41,90 @@ class MediaObject:
     filename: str
 
 
+@dataclass(frozen=True)
+class StreamPolicy:
+    """How a media stream treats its client."""
+
+    chunk_size: int
+    # A client that takes no bytes for send_timeout seconds is dropped; after release_after
+    # seconds its storage connection is given back, and the read resumes once it catches up.
+    send_timeout: float = 60.0
+    release_after: float = 2.0
+    # Called once the stream is over, however it ends (a per-client slot, say).
+    on_close: Callable[[], None] | None = None
+
+
+class ClientTooSlow(Exception):
+    """The client took no bytes for the whole send timeout."""
+
+
 class ObjectStreamResponse(StreamingResponse):
-    """Streams an open storage GET; the storage connection is released on every exit path."""
+    """Streams bytes ``first..last`` of a stored object, never holding storage for a client
+    that is not reading: the storage GET is closed while the client stalls and reopened at the
+    same offset when it reads again."""
 
     def __init__(
-        self, stream: ObjectStream, *, chunk_size: int, status_code: int, headers: dict[str, str]
+        self,
+        storage: Storage,
+        key: str,
+        stream: ObjectStream,
+        span: tuple[int, int],
+        policy: StreamPolicy,
+        *,
+        status_code: int,
+        headers: dict[str, str],
     ) -> None:
-        self._stream = stream
-        super().__init__(stream.iter_chunks(chunk_size), status_code=status_code, headers=headers)
+        self._storage = storage
+        self._key = key
+        self._stream: ObjectStream | None = stream
+        self._first, self._last = span
+        self._policy = policy
+        super().__init__(_nothing(), status_code=status_code, headers=headers)
+
+    async def stream_response(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        offset = self._first
+        while offset <= self._last:
+            if self._stream is None:
+                self._stream = await self._storage.open_object(self._key, offset, self._last)
+                if self._stream.content_length != self._last - offset + 1:
+                    raise StorageUnavailable(f"{self._key}: stored size changed")
+            chunks = self._stream.iter_chunks(self._policy.chunk_size)
+            try:
+                async for chunk in chunks:
+                    offset += len(chunk)
+                    if await self._send_chunk(send, chunk):
+                        break  # storage given back while the client stalled: reopen
+            finally:
+                await chunks.aclose()  # type: ignore[attr-defined]
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _send_chunk(self, send: Send, chunk: bytes) -> bool:
+        """Send one chunk; True when the storage stream was closed while the client stalled."""
+        message = {"type": "http.response.body", "body": chunk, "more_body": True}
+        sending = asyncio.ensure_future(send(message))
+        released = False
+        try:
+            done, _ = await asyncio.wait({sending}, timeout=self._policy.release_after)
+            if not done:
+                await self._release_storage()
+                released = True
+                remaining = max(self._policy.send_timeout - self._policy.release_after, 0.0)
+                done, _ = await asyncio.wait({sending}, timeout=remaining)
+                if not done:
+                    raise ClientTooSlow(f"no bytes taken for {self._policy.send_timeout:.0f} s")
+            sending.result()
+        finally:
+            if not sending.done():
+                sending.cancel()
+        return released
+
+    async def _release_storage(self) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            await stream.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -55,8 +132,14 @@ class ObjectStreamResponse(StreamingResponse):
         finally:
             # Starlette cancels the stream when the client leaves; shielded, the close still runs.
             with anyio.CancelScope(shield=True):
-                await self.body_iterator.aclose()  # type: ignore[attr-defined]
-                await self._stream.aclose()
+                await self._release_storage()
+                if self._policy.on_close is not None:
+                    self._policy.on_close()
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""
 
 
 def media_headers(media: MediaObject, *, private: bool) -> dict[str, str]:
@@ -94,7 +177,7 @@ async def media_response(
     method: str,
     headers: Mapping[str, str],
     private: bool,
-    chunk_size: int,
+    policy: StreamPolicy,
 ) -> Response:
     """The 200/206/304 answer to a GET or HEAD of ``media``."""
     validators = Validators(media.etag, media.last_modified)
@@ -124,15 +207,19 @@ async def media_response(
         return Response(status_code=status, headers=out)
     if wanted is None:
         stream = await storage.open_object(media.key)
+        span = (0, media.size - 1)
     else:
         stream = await storage.open_object(media.key, wanted.first, wanted.last)
-    expected = media.size if wanted is None else wanted.length
+        span = (wanted.first, wanted.last)
+    expected = span[1] - span[0] + 1
     if stream.content_length != expected:
         await stream.aclose()
         raise StorageUnavailable(
             f"{media.key}: stored {stream.content_length}, expected {expected}"
         )
-    return ObjectStreamResponse(stream, chunk_size=chunk_size, status_code=status, headers=out)
+    return ObjectStreamResponse(
+        storage, media.key, stream, span, policy, status_code=status, headers=out
+    )
 
 
 _CONDITIONAL = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since")

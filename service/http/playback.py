@@ -7,7 +7,13 @@ from fastapi import Request, Response
 from db.recordings import MediaLookup, Recording
 from service.errors import NotFound, ServiceUnavailable, UnprocessableAudio
 from service.http.disconnects import unless_disconnected
-from service.http.media import MediaObject, media_response, redirect_response
+from service.http.media import (
+    MediaObject,
+    ObjectStreamResponse,
+    StreamPolicy,
+    media_response,
+    redirect_response,
+)
 from service.mp3.transcoder import RecordingGone, TranscodeFailed, TranscoderBusy
 from service.recordings.objects import CONTENT_TYPES, Kind
 from service.services import Services
@@ -32,14 +38,35 @@ async def audio_response(
     settings = services.settings
     if settings.media_delivery == "redirect":
         return await redirect_response(services.storage, media, expires=settings.presign_expires)
-    return await media_response(
-        services.storage,
-        media,
-        method=request.method,
-        headers=request.headers,
-        private=found.enforce_media_auth,
+    client = request.client.host if request.client else "unknown"
+    give_back = services.client_streams.try_take(client)
+    if give_back is None:
+        raise ServiceUnavailable(
+            f"Too many media streams from one address (RECORDINGS_MAX_STREAMS_PER_CLIENT ="
+            f" {settings.max_streams_per_client}); try again when one has finished",
+            retry_after=2,
+        )
+    policy = StreamPolicy(
         chunk_size=settings.stream_chunk_bytes,
+        send_timeout=settings.stream_send_timeout_seconds,
+        release_after=settings.stream_release_after_seconds,
+        on_close=give_back,
     )
+    try:
+        response = await media_response(
+            services.storage,
+            media,
+            method=request.method,
+            headers=request.headers,
+            private=found.enforce_media_auth,
+            policy=policy,
+        )
+    except BaseException:
+        give_back()
+        raise
+    if not isinstance(response, ObjectStreamResponse):
+        give_back()  # a HEAD, a 304: nothing streams
+    return response
 
 
 async def _mp3_media(services: Services, recording: Recording, request: Request) -> MediaObject:
