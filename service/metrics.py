@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
@@ -57,3 +59,32 @@ class Metrics:
         self.transcode_seconds.observe(seconds)
         if not ok:
             self.ffmpeg_failures.inc()
+
+
+def serve_metrics(registry: CollectorRegistry, host: str, port: int, token: str | None) -> None:
+    """Serve ``registry`` on ``host:port`` from a thread of its own (a process with no HTTP
+    server of its own: the worker), behind ``Authorization: Bearer <token>`` when one is set."""
+    import hmac
+    import threading
+    from wsgiref.simple_server import make_server
+
+    from prometheus_client import make_wsgi_app
+    from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
+
+    exporter = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if token:
+            scheme, _, presented = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                presented.strip().encode(), token.encode()
+            ):
+                start_response(
+                    "401 Unauthorized",
+                    [("WWW-Authenticate", 'Bearer realm="Recordings metrics"')],
+                )
+                return [b"A valid metrics token is required\n"]
+        return exporter(environ, start_response)
+
+    server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_SilentHandler)
+    threading.Thread(target=server.serve_forever, daemon=True, name="metrics").start()

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
 
     # `recordings worker` serves its own /metrics here when set (the API's are on its port).
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # When set, /metrics (the API's and the worker's) needs "Authorization: Bearer <token>".
+    metrics_token: str | None = None
     worker_metrics_host: str = "0.0.0.0"
 
     @cached_property

@@ -12,11 +12,10 @@ import asyncpg
 from pgqueuer import QueueManager
 from pgqueuer.models import Job
 from pgqueuer.queries import Queries
-from prometheus_client import start_http_server
 
 from db.recordings import fetch_recording_by_sid
 from service.logs import new_request_id, request_id
-from service.metrics import Metrics
+from service.metrics import Metrics, serve_metrics
 from service.mp3.queue import MP3_ENTRYPOINT
 from service.mp3.transcoder import RecordingGone, TranscodeFailed, TranscoderBusy
 from service.services import Services, open_services
@@ -96,8 +95,11 @@ async def run_worker(settings: Settings) -> None:
     metrics = Metrics()
     if settings.worker_metrics_port is not None:
         # A thread of its own: a scrape is answered even while ffmpeg work fills the loop.
-        start_http_server(
-            settings.worker_metrics_port, settings.worker_metrics_host, registry=metrics.registry
+        serve_metrics(
+            metrics.registry,
+            settings.worker_metrics_host,
+            settings.worker_metrics_port,
+            settings.metrics_token,
         )
         log.info("worker metrics on port %d", settings.worker_metrics_port)
     async with open_services(settings, metrics) as services:

@@ -174,7 +174,7 @@ def test_accounts_list_rotate_and_delete(
     assert asyncio.run(leftovers()) == (0, False)
 
 
-@pytest.mark.parametrize("flag", ["--metrics-port", "env"])
+@pytest.mark.parametrize("flag", ["--metrics-port", "env", "token"])
 def test_worker_serves_its_transcodes_on_its_metrics_port(
     settings: Settings, ingest: object, account: object, flag: str
 ) -> None:
@@ -186,6 +186,10 @@ def test_worker_serves_its_transcodes_on_its_metrics_port(
         extra["RECORDINGS_WORKER_METRICS_PORT"] = str(port)
     else:
         args += ["--metrics-port", str(port)]
+    headers = {}
+    if flag == "token":
+        extra["RECORDINGS_METRICS_TOKEN"] = "scrape-secret"
+        headers = {"Authorization": "Bearer scrape-secret"}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RECORDINGS_", "AWS_"))}
     env.update(settings_env(settings))
     env.update(extra)
@@ -210,13 +214,17 @@ def test_worker_serves_its_transcodes_on_its_metrics_port(
         text = ""
         while time.monotonic() < deadline:
             try:
-                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+                answer = httpx.get(f"http://127.0.0.1:{port}/metrics", headers=headers, timeout=5)
+                text = answer.text
             except httpx.HTTPError:
                 text = ""
             if re.search(r'recordings_transcodes_total\{outcome="ok"\} [1-9]', text):
                 break
             time.sleep(0.2)
         assert re.search(r'recordings_transcodes_total\{outcome="ok"\} [1-9]', text), text[-2000:]
+        if flag == "token":
+            refused = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+            assert refused.status_code == 401 and "recordings_" not in refused.text
     finally:
         worker.terminate()
         try:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from db.errors import UNAVAILABLE_ERRORS
+from service.errors import TokenRequired
 from service.http.deps import ServicesDep
 from service.mp3.queue import queue_depth
 from storage.errors import StorageError
@@ -38,8 +40,20 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     return JSONResponse(checks, status_code=200 if ok else 503)
 
 
+class MetricsTokenRequired(TokenRequired):
+    message = "A valid metrics token is required (Authorization: Bearer ...)"
+    challenge = 'Bearer realm="Recordings metrics"'
+
+
 @router.get("/metrics")
-async def metrics(services: ServicesDep) -> Response:
+async def metrics(request: Request, services: ServicesDep) -> Response:
+    expected = services.settings.metrics_token
+    if expected:
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            presented.strip().encode(), expected.encode()
+        ):
+            raise MetricsTokenRequired()
     m = services.metrics
     m.transcodes_inflight.set(services.transcoder.inflight)
     try:
