@@ -44,7 +44,14 @@ class Settings(BaseSettings):
     presign_expires: int = Field(default=300, ge=1, le=7 * 24 * 3600)
 
     gc_grace_seconds: int = Field(default=3600, ge=0)
+    # How long a deleted recording's objects stay in storage before gc removes them (0: at once).
     deleted_retention_seconds: int = Field(default=0, ge=0)
+    # How long a deleted recording's metadata stays, shown only with IncludeSoftDeleted=true.
+    soft_delete_retention_days: int = Field(default=40, ge=0)
+
+    # The scheme, host and any path prefix clients reach the service at, for absolute URLs
+    # (media_url); unset, each request's own (as trusted proxies forward it) is used.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
     log_format: Literal["json", "text"] = "json"
     log_level: str = "INFO"
