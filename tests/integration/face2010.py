@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -19,6 +20,7 @@ import httpx
 import uvicorn
 
 from devstack.servers import free_port
+from service.accounts.registry import create_account
 from service.app import create_app
 from service.http.server import http_protocol
 from service.services import storage_config
@@ -59,6 +61,30 @@ RECORDING_KEYS = {
     "subresource_uris",
     "media_url",
 }
+
+
+@dataclass(frozen=True)
+class MadeAccount:
+    sid: str
+    token: str
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.sid, self.token)
+
+
+def make_account(settings: Settings, name: str = "test") -> MadeAccount:
+    """A new account, for module-scoped data (the ``account`` fixture is per test)."""
+
+    async def go() -> MadeAccount:
+        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
+        try:
+            made = await create_account(pool, name)
+        finally:
+            await pool.close()
+        return MadeAccount(made.account_sid, made.auth_token)
+
+    return asyncio.run(go())
 
 
 class AccountLike(Protocol):
