@@ -6,7 +6,7 @@ import shutil
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     # The scheme, host and any path prefix clients reach the service at, for absolute URLs
     # (media_url); unset, each request's own (as trusted proxies forward it) is used.
     public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # An empty variable (compose's `${RECORDINGS_PUBLIC_URL:-}`) means "not set".
+        return value or None
 
     log_format: Literal["json", "text"] = "json"
     log_level: str = "INFO"

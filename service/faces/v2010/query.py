@@ -93,6 +93,21 @@ def _parse_int(name: str, value: str, low: int, high: int) -> int:
     return number
 
 
+def _parse_bool(name: str, value: str) -> bool:
+    if value.lower() not in _BOOLEANS:
+        raise BadRequest(f"{name} must be true or false, not {value!r}")
+    return _BOOLEANS[value.lower()]
+
+
+def parse_include_deleted(raw: bytes) -> bool:
+    """A fetch's one parameter: IncludeSoftDeleted (default false)."""
+    include = False
+    for key, value in parse_query_string(raw):
+        if key == "IncludeSoftDeleted":
+            include = _parse_bool(key, value)
+    return include
+
+
 def parse_list_query(raw: bytes) -> ListQuery:
     """The filters and paging a 2010 list request asks for; unknown parameters are ignored."""
     call_sid = conference_sid = page_token = None
@@ -119,9 +134,7 @@ def parse_list_query(raw: bytes) -> ListQuery:
         elif key.startswith("DateCreated"):
             raise BadRequest(f"Unsupported DateCreated filter: {key!r}")
         elif key == "IncludeSoftDeleted":
-            if value.lower() not in _BOOLEANS:
-                raise BadRequest(f"IncludeSoftDeleted must be true or false, not {value!r}")
-            include_deleted = _BOOLEANS[value.lower()]
+            include_deleted = _parse_bool(key, value)
             echoed.append((key, value.lower()))
         elif key == "PageSize":
             page_size = _parse_int(key, value, 1, MAX_PAGE_SIZE)

@@ -12,7 +12,12 @@ from db.accounts import Account
 from service.accounts.auth import authenticate, authorize_media
 from service.errors import NotFound
 from service.faces.v2010 import openapi as doc
-from service.faces.v2010.query import ListQuery, list_uri, parse_list_query
+from service.faces.v2010.query import (
+    ListQuery,
+    list_uri,
+    parse_include_deleted,
+    parse_list_query,
+)
 from service.faces.v2010.representations import (
     ListUris,
     account_path,
@@ -43,12 +48,13 @@ async def _account(services: Services, request: Request, account_sid: str) -> Ac
 
 
 def _media_base(services: Services, request: Request) -> str:
-    # uvicorn has already applied X-Forwarded-Proto/-Host from trusted proxies to base_url.
+    # uvicorn has applied X-Forwarded-Proto from trusted proxies to base_url; the host is the
+    # request's Host header, which the proxy passes on.
     return (services.settings.public_url or str(request.base_url)).rstrip("/")
 
 
 def _include_deleted(request: Request) -> bool:
-    return parse_list_query(request.scope["query_string"]).include_deleted
+    return parse_include_deleted(request.scope["query_string"])
 
 
 def _json(body: bytes | dict[str, Any]) -> Response:
@@ -76,6 +82,8 @@ async def _page(
     services: Services, request: Request, account_sid: str, call_sid: str | None = None
 ) -> tuple[ListQuery, TokenPage]:
     account = await _account(services, request, account_sid)
+    if call_sid is not None and not is_call_sid(call_sid):
+        raise NotFound()
     query = parse_list_query(request.scope["query_string"])
     filters = query.filters if call_sid is None else replace(query.filters, call_sid=call_sid)
     page = await services.catalog.list_by_token(
@@ -112,9 +120,6 @@ async def list_recordings(account_sid: str, request: Request, services: Services
 async def list_call_recordings(
     account_sid: str, call_sid: str, request: Request, services: ServicesDep
 ) -> Response:
-    await _account(services, request, account_sid)
-    if not is_call_sid(call_sid):
-        raise NotFound()
     query, page = await _page(services, request, account_sid, call_sid)
     items = [call_recording_dict(r) for r in page.recordings]
     uris = _uris(f"{account_path(account_sid)}/Calls/{call_sid}/Recordings.json", query, page)
