@@ -304,3 +304,119 @@ def list_latency(ctx: Context) -> None:
         f" {ctx.sizes.total_rows:,} in all (one connection; plans in {ctx.out / 'explain.txt'})",
         "\n".join(lines),
     )
+
+
+# --------------------------------------------------------------------------- benchmark 6
+
+
+def _walk_tokens(ctx: Context, path: str, pages: int) -> str:
+    """The URL of page ``pages``, reached as a client does: following next_page_uri."""
+    auth = (ctx.stack.list_account_sid, ctx.stack.list_auth_token)
+    url = path
+    with httpx.Client(base_url=ctx.service.base_url, auth=auth, timeout=60) as http:
+        for _ in range(pages):
+            answer = http.get(url)
+            if answer.status_code != 200:
+                raise RuntimeError(f"{url}: {answer.status_code} {answer.text[:300]}")
+            url = answer.json()["next_page_uri"]
+            if url is None:
+                raise RuntimeError(f"the listing ended before page {pages}")
+    return str(url)
+
+
+async def _explain_token_page(ctx: Context, url: str) -> str:
+    """EXPLAIN ANALYZE of the keyset query the service runs for a PageToken URL."""
+    from urllib.parse import urlsplit
+
+    from db.recordings import list_recordings_from
+    from service.faces.v2010.query import parse_list_query as parse_2010
+    from service.recordings.cursors import decode_page_token
+
+    query = parse_2010(urlsplit(url).query.encode())
+    account = ctx.stack.list_account_sid
+    conn = await asyncpg.connect(ctx.stack.dsn)
+    try:
+        salt = await conn.fetchval("SELECT token_salt FROM accounts WHERE sid = $1", account)
+        assert query.page_token is not None
+        cursor = decode_page_token(bytes(salt), account, query.page_token)
+        recorder = _SqlRecorder()
+        await list_recordings_from(
+            recorder, account, query.filters, limit=query.page_size + 1, after=cursor.key
+        )
+        sql, values = recorder.calls[0]
+        plan_json = await conn.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", *values)
+        return _plan_summary(json.loads(plan_json)[0])
+    finally:
+        await conn.close()
+
+
+def token_paging(ctx: Context) -> None:
+    """The 2010 list: page 1,000 by PageToken against page 0, beside the 2008 list's offset
+    paging measured the same way in the same run."""
+    account = ctx.stack.list_account_sid
+    deep = min(1000, ctx.sizes.account_rows // 50 - 1)
+    first_2010 = f"/2010-04-01/Accounts/{account}/Recordings.json?PageSize=50"
+    deep_2010 = _walk_tokens(ctx, first_2010, deep)
+    first_2008 = f"/2008-08-01/Accounts/{account}/Recordings.json?num=50"
+    deep_2008 = f"{first_2008}&page={deep}"
+    cases = (
+        ("2010 page 0", first_2010),
+        (f"2010 page {deep} (PageToken)", deep_2010),
+        ("2008 page 0", first_2008),
+        (f"2008 page {deep} (offset)", deep_2008),
+    )
+    # Warm every case first (plans, the service's code paths, the pages' buffers), so the
+    # first one measured does not pay for the rest.
+    auth = (account, ctx.stack.list_auth_token)
+    with httpx.Client(base_url=ctx.service.base_url, auth=auth, timeout=60) as http:
+        for _ in range(20):
+            for _, path in cases:
+                http.get(path).raise_for_status()
+    loads = {}
+    for name, path in cases:
+        load = run_load(
+            ctx,
+            ctx.service.base_url + path,
+            connections=1,
+            seconds=ctx.sizes.latency_seconds,
+            auth=True,
+        )
+        if load.errors:
+            raise RuntimeError(f"{name}: {load.errors} errors")
+        loads[name] = load
+        ctx.report.note(
+            f"6 {name}: p50 {load.p50 * 1e3:.2f} ms, p99 {load.p99 * 1e3:.2f} ms,"
+            f" n={load.requests}; CPU {load.cpu}"
+        )
+    t0, td = loads["2010 page 0"], loads[f"2010 page {deep} (PageToken)"]
+    o0, od = loads["2008 page 0"], loads[f"2008 page {deep} (offset)"]
+    rows = ctx.sizes.account_rows
+    for stat in ("p50", "p99"):
+        ctx.report.add(
+            Row(
+                "6",
+                f"2010 list {stat}, page {deep} by PageToken vs page 0, {rows:,} in account",
+                "ms",
+                getattr(td, stat) * 1e3,
+                getattr(t0, stat) * 1e3,
+                "page 0, same run",
+                goal="max",
+                target=1.5,
+            )
+        )
+    for stat in ("p50", "p99"):
+        ctx.report.add(
+            Row(
+                "6",
+                f"2008 list {stat}, page {deep} by offset vs page 0 (JSON, total counted)",
+                "ms",
+                getattr(od, stat) * 1e3,
+                getattr(o0, stat) * 1e3,
+                "page 0, same run",
+            )
+        )
+    plan = asyncio.run(_explain_token_page(ctx, deep_2010))
+    ctx.report.section(
+        f"6 PageToken paging at {rows:,} in account (one connection)",
+        f"page {deep} keyset query: {plan}\nURL: {deep_2010}",
+    )

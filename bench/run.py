@@ -28,9 +28,9 @@ from bench.context import FULL, QUICK, Context, Sizes
 from bench.report import Report, print_sections, print_table
 from bench.stack import baseline_process, running_stack, service_process
 
-BENCHMARKS = ("wav", "mp3", "cold", "rps", "list")
+BENCHMARKS = ("wav", "mp3", "cold", "rps", "list", "token")
 MEDIA = {"wav", "mp3", "cold"}
-METADATA = {"rps", "list"}
+METADATA = {"rps", "list", "token"}
 
 
 def machine() -> dict[str, object]:
@@ -169,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         if "list" in selected:
             print("[5] list latency", flush=True)
             metadata.list_latency(ctx)
+        if "token" in selected:
+            print("[6] 2010 list: PageToken paging", flush=True)
+            metadata.token_paging(ctx)
     elapsed = time.perf_counter() - started
     report.save(out / "results.json", {"machine": info, "command": command, "seconds": elapsed})
     print_sections(report)

@@ -28,6 +28,11 @@ class Recording:
     mp3_etag: str | None
     mp3_error: str | None
     mp3_created_at: datetime | None = None
+    source: str = "RecordVerb"
+    start_time: datetime | None = None
+    conference_sid: str | None = None
+    # Set on a soft-deleted recording: its metadata stays for a while, its media never does.
+    deleted_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -47,12 +52,24 @@ class ListFilter:
     call_sid: str | None = None
     created_from: datetime | None = None
     created_before: datetime | None = None
+    conference_sid: str | None = None
+    # Also the recordings deleted at or after this instant; None lists live recordings only.
+    deleted_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Key:
+    """A place in the listing order (newest first, SID breaking ties)."""
+
+    date_created: datetime
+    sid: str
 
 
 _COLUMNS = (
     "r.sid, r.account_sid, r.call_sid, r.duration, r.date_created, r.date_updated,"
     " r.sample_rate, r.channels, r.wav_key, r.wav_size, r.wav_etag,"
-    " r.mp3_key, r.mp3_size, r.mp3_etag, r.mp3_error, r.mp3_created_at"
+    " r.mp3_key, r.mp3_size, r.mp3_etag, r.mp3_error, r.mp3_created_at,"
+    " r.source, r.start_time, r.conference_sid, r.deleted_at"
 )
 
 
@@ -74,6 +91,10 @@ def _recording(row: asyncpg.Record) -> Recording:
         mp3_etag=row["mp3_etag"],
         mp3_error=row["mp3_error"],
         mp3_created_at=row["mp3_created_at"],
+        source=row["source"],
+        start_time=row["start_time"],
+        conference_sid=row["conference_sid"],
+        deleted_at=row["deleted_at"],
     )
 
 
@@ -81,8 +102,9 @@ async def insert_recording(pool: Pool, recording: Recording) -> Recording:
     """Store a recording whose WAV is already durable in storage."""
     row = await pool.fetchrow(
         "INSERT INTO recordings AS r (sid, account_sid, call_sid, duration, date_created,"
-        " date_updated, sample_rate, channels, wav_key, wav_size, wav_etag)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        " date_updated, sample_rate, channels, wav_key, wav_size, wav_etag, source, start_time,"
+        " conference_sid)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         f" RETURNING {_COLUMNS}",
         recording.sid,
         recording.account_sid,
@@ -95,6 +117,9 @@ async def insert_recording(pool: Pool, recording: Recording) -> Recording:
         recording.wav_key,
         recording.wav_size,
         recording.wav_etag,
+        recording.source,
+        recording.start_time,
+        recording.conference_sid,
     )
     assert row is not None
     return _recording(row)
@@ -119,19 +144,32 @@ async def fetch_media(pool: Pool, account_sid: str, sid: str) -> MediaLookup | N
     )
 
 
-def _where(account_sid: str, filters: ListFilter) -> tuple[str, list[object]]:
+def _filter_clauses(account_sid: str, filters: ListFilter) -> tuple[list[str], list[object]]:
     # Only constant fragments are joined here; every value travels as a $n parameter.
-    clauses = ["r.account_sid = $1", "r.deleted_at IS NULL"]
+    clauses = ["r.account_sid = $1"]
     args: list[object] = [account_sid]
     if filters.call_sid is not None:
         args.append(filters.call_sid)
         clauses.append(f"r.call_sid = ${len(args)}")
+    if filters.conference_sid is not None:
+        args.append(filters.conference_sid)
+        clauses.append(f"r.conference_sid = ${len(args)}")
     if filters.created_from is not None:
         args.append(filters.created_from)
         clauses.append(f"r.date_created >= ${len(args)}")
     if filters.created_before is not None:
         args.append(filters.created_before)
         clauses.append(f"r.date_created < ${len(args)}")
+    return clauses, args
+
+
+def _where(account_sid: str, filters: ListFilter) -> tuple[str, list[object]]:
+    clauses, args = _filter_clauses(account_sid, filters)
+    if filters.deleted_since is None:
+        clauses.insert(1, "r.deleted_at IS NULL")
+    else:
+        args.append(filters.deleted_since)
+        clauses.insert(1, f"(r.deleted_at IS NULL OR r.deleted_at >= ${len(args)})")
     return " AND ".join(clauses), args
 
 
@@ -166,6 +204,73 @@ async def list_recordings(
     return [_recording(row) for row in rows]
 
 
+async def list_recordings_from(
+    pool: Pool,
+    account_sid: str,
+    filters: ListFilter,
+    *,
+    limit: int,
+    after: Key | None = None,
+    before: Key | None = None,
+    offset: int = 0,
+) -> list[Recording]:
+    """Up to ``limit`` recordings in listing order that come right ``after`` a key (older
+    ones) or right ``before`` it (newer ones), or from the top, skipping ``offset``.
+
+    A keyset query: the listing index is entered at the key, so a deep page costs what the first
+    one costs (bench/, benchmark 6). With ``deleted_since``, live rows and recent tombstones are
+    read from their own partial indexes and merged.
+    """
+    clauses, args = _filter_clauses(account_sid, filters)
+    key = before if before is not None else after
+    if key is not None:
+        args += [key.date_created, key.sid]
+        # A row comparison is one index condition on (date_created, sid): the scan starts at
+        # the key instead of filtering its way there.
+        op = ">" if before is not None else "<"
+        clauses.append(f"(r.date_created, r.sid) {op} (${len(args) - 1}, ${len(args)})")
+    # Going back towards the newest, read upwards from the key, then turn the page around.
+    way = "ASC" if before is not None else "DESC"
+    order = f"ORDER BY date_created {way}, sid {way}"
+    args.append(limit + offset)
+    head = f"SELECT {_COLUMNS} FROM recordings r WHERE {' AND '.join(clauses)}"
+    parts = [f"{head} AND r.deleted_at IS NULL {order} LIMIT ${len(args)}"]
+    if filters.deleted_since is not None:
+        args.append(filters.deleted_since)
+        parts.append(f"{head} AND r.deleted_at >= ${len(args)} {order} LIMIT ${len(args) - 1}")
+    if len(parts) == 1 and offset == 0:
+        sql = parts[0]
+    else:
+        args += [limit, offset]
+        merged = " UNION ALL ".join(f"({part})" for part in parts)
+        sql = f"SELECT * FROM ({merged}) r {order} LIMIT ${len(args) - 1} OFFSET ${len(args)}"
+    rows = await pool.fetch(sql, *args)
+    recordings = [_recording(row) for row in rows]
+    return recordings[::-1] if before is not None else recordings
+
+
+async def fetch_recording(
+    pool: Pool, account_sid: str, sid: str, *, deleted_since: datetime | None = None
+) -> Recording | None:
+    """A recording of this account: live, or deleted at or after ``deleted_since`` if given."""
+    if deleted_since is None:
+        row = await pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM recordings r"
+            " WHERE r.account_sid = $1 AND r.sid = $2 AND r.deleted_at IS NULL",
+            account_sid,
+            sid,
+        )
+    else:
+        row = await pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM recordings r WHERE r.account_sid = $1 AND r.sid = $2"
+            " AND (r.deleted_at IS NULL OR r.deleted_at >= $3)",
+            account_sid,
+            sid,
+            deleted_since,
+        )
+    return _recording(row) if row else None
+
+
 async def fetch_recording_by_sid(pool: Pool, sid: str) -> Recording | None:
     """A live recording, whatever its account (for workers, which get only the SID)."""
     row = await pool.fetchrow(
@@ -198,7 +303,7 @@ async def set_mp3_error(pool: Pool, sid: str, message: str) -> None:
 async def tombstone_recording(pool: Pool, account_sid: str, sid: str) -> Recording | None:
     """Hide a live recording at once; None when there was none to hide."""
     row = await pool.fetchrow(
-        "UPDATE recordings r SET deleted_at = now()"
+        "UPDATE recordings r SET deleted_at = now(), date_updated = now()"
         " WHERE r.account_sid = $1 AND r.sid = $2 AND r.deleted_at IS NULL"
         f" RETURNING {_COLUMNS}",
         account_sid,
@@ -207,16 +312,21 @@ async def tombstone_recording(pool: Pool, account_sid: str, sid: str) -> Recordi
     return _recording(row) if row else None
 
 
-async def purge_recording(pool: Pool, sid: str) -> None:
-    """Forget a tombstoned recording whose objects are gone."""
-    await pool.execute("DELETE FROM recordings WHERE sid = $1 AND deleted_at IS NOT NULL", sid)
+async def mark_media_purged(pool: Pool, sid: str) -> None:
+    """Note that a tombstoned recording's objects are gone; its row waits to be forgotten."""
+    await pool.execute(
+        "UPDATE recordings SET media_purged_at = now()"
+        " WHERE sid = $1 AND deleted_at IS NOT NULL AND media_purged_at IS NULL",
+        sid,
+    )
 
 
 async def list_tombstones(pool: Pool, *, older_than: datetime, limit: int) -> list[Recording]:
     """Tombstoned recordings whose objects may still need removing."""
     rows = await pool.fetch(
         f"SELECT {_COLUMNS} FROM recordings r"
-        " WHERE r.deleted_at IS NOT NULL AND r.deleted_at <= $1 ORDER BY r.deleted_at LIMIT $2",
+        " WHERE r.deleted_at IS NOT NULL AND r.deleted_at <= $1 AND r.media_purged_at IS NULL"
+        " ORDER BY r.deleted_at LIMIT $2",
         older_than,
         limit,
     )
@@ -224,16 +334,32 @@ async def list_tombstones(pool: Pool, *, older_than: datetime, limit: int) -> li
 
 
 async def list_account_tombstones(pool: Pool, account_sid: str) -> list[Recording]:
-    """Every tombstoned recording of one account (its removal purges them all)."""
+    """Tombstoned recordings of one account whose objects may remain (its removal purges them)."""
     rows = await pool.fetch(
         f"SELECT {_COLUMNS} FROM recordings r"
-        " WHERE r.account_sid = $1 AND r.deleted_at IS NOT NULL",
+        " WHERE r.account_sid = $1 AND r.deleted_at IS NOT NULL AND r.media_purged_at IS NULL",
         account_sid,
     )
     return [_recording(row) for row in rows]
 
 
+async def forget_tombstones(pool: Pool, *, deleted_before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` rows of recordings deleted before then whose objects are gone."""
+    status = await pool.execute(
+        "DELETE FROM recordings WHERE sid IN (SELECT sid FROM recordings"
+        " WHERE deleted_at IS NOT NULL AND deleted_at <= $1 AND media_purged_at IS NOT NULL"
+        " LIMIT $2)",
+        deleted_before,
+        limit,
+    )
+    # asyncpg returns the command tag, "DELETE <count>".
+    return int(str(status).rsplit(" ", 1)[-1])
+
+
 async def existing_sids(pool: Pool, sids: list[str]) -> set[str]:
-    """Which of these recording SIDs still have a row, live or tombstoned."""
-    rows = await pool.fetch("SELECT sid FROM recordings WHERE sid = ANY($1::text[])", sids)
+    """Which of these recording SIDs have a row that still owns its objects: a live one, or a
+    tombstone whose objects are not removed yet."""
+    rows = await pool.fetch(
+        "SELECT sid FROM recordings WHERE sid = ANY($1::text[]) AND media_purged_at IS NULL", sids
+    )
     return {row["sid"] for row in rows}

@@ -257,6 +257,12 @@ Try:
        --data-binary @{sid}.wav '{upload}'
   curl -u {account}:{token} -X DELETE {rec}/{sid}
 
+The 2010-04-01 API, through the official libraries with only their base URL changed:
+  curl -u {account}:{token} {base}/2010-04-01/Accounts/{account}/Recordings.json
+  python: c = twilio.rest.Client("{account}", "{token}", environment={{}})
+          c.api.base_url = "{base}"; print([r.sid for r in c.recordings.list(limit=5)])
+  node:   const c = require("twilio")("{account}", "{token}"); c.api.baseUrl = "{base}";
+
 Press Ctrl-C to stop.
 """
 

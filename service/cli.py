@@ -335,7 +335,8 @@ def import_(
 @click.option("--grace", default=None, type=int, help="Seconds an unreferenced object is spared.")
 @pass_settings
 def gc(settings: Settings, grace: int | None) -> None:
-    """Remove stored objects no row references, and purge deleted recordings."""
+    """Remove deleted recordings' objects, forget them after the soft-delete window, and remove
+    stored objects no row references."""
     from datetime import timedelta
 
     from service.recordings.gc import collect_garbage
@@ -348,9 +349,11 @@ def gc(settings: Settings, grace: int | None) -> None:
                 services.storage,
                 grace=timedelta(seconds=settings.gc_grace_seconds if grace is None else grace),
                 retention=timedelta(seconds=settings.deleted_retention_seconds),
+                soft_delete_retention=timedelta(days=settings.soft_delete_retention_days),
             )
         return (
-            f"purged {report.purged_recordings} deleted recordings, "
+            f"purged {report.purged_recordings} deleted recordings' objects, "
+            f"forgot {report.forgotten_recordings} past the soft-delete window, "
             f"removed {report.orphans_removed} orphaned objects of {report.objects_scanned}, "
             f"aborted {report.uploads_aborted} unfinished uploads"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from db.pool import Pool, open_pool
 from service.limits import ClientSlots
@@ -69,7 +70,10 @@ async def open_services(
             on_run=metrics.record_transcode,
         )
         catalog = Catalog(
-            pool, storage, keep_deleted_objects=settings.deleted_retention_seconds > 0
+            pool,
+            storage,
+            keep_deleted_objects=settings.deleted_retention_seconds > 0,
+            soft_delete_retention=timedelta(days=settings.soft_delete_retention_days),
         )
         yield Services(
             settings=settings,

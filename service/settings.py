@@ -6,7 +6,7 @@ import shutil
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,7 +51,20 @@ class Settings(BaseSettings):
     presign_expires: int = Field(default=300, ge=1, le=7 * 24 * 3600)
 
     gc_grace_seconds: int = Field(default=3600, ge=0)
+    # How long a deleted recording's objects stay in storage before gc removes them (0: at once).
     deleted_retention_seconds: int = Field(default=0, ge=0)
+    # How long a deleted recording's metadata stays, shown only with IncludeSoftDeleted=true.
+    soft_delete_retention_days: int = Field(default=40, ge=0)
+
+    # The scheme, host and any path prefix clients reach the service at, for absolute URLs
+    # (media_url); unset, each request's own (as trusted proxies forward it) is used.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # An empty variable (compose's `${RECORDINGS_PUBLIC_URL:-}`) means "not set".
+        return value or None
 
     log_format: Literal["json", "text"] = "json"
     log_level: str = "INFO"

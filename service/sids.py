@@ -8,6 +8,7 @@ import secrets
 ACCOUNT = re.compile(r"AC[0-9a-f]{32}")
 RECORDING = re.compile(r"RE[0-9a-f]{32}")
 CALL = re.compile(r"CA[0-9a-f]{32}")
+CONFERENCE = re.compile(r"CF[0-9a-f]{32}")
 
 
 def new_sid(prefix: str) -> str:
@@ -25,3 +26,7 @@ def is_recording_sid(value: str) -> bool:
 
 def is_call_sid(value: str) -> bool:
     return CALL.fullmatch(value) is not None
+
+
+def is_conference_sid(value: str) -> bool:
+    return CONFERENCE.fullmatch(value) is not None

@@ -314,6 +314,8 @@ def test_64_concurrent_cold_requests_on_two_processes_run_ffmpeg_once(
         RECORDINGS_FFMPEG=str(counting_ffmpeg.path),
         RECORDINGS_TRANSCODE_ON_INGEST="false",
         RECORDINGS_FFMPEG_MAX_WAITING="64",
+        # All 64 come from 127.0.0.1: this tests single flight, not the per-client share.
+        RECORDINGS_MAX_STREAMS_PER_CLIENT="64",
     )
     ports = [free_port(), free_port()]
     logs = [(tmp_path / f"serve{port}.log").open("w") for port in ports]

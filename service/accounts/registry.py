@@ -8,7 +8,7 @@ from db import accounts as rows
 from db.pool import Pool
 from db.recordings import ListFilter, list_account_tombstones, list_recordings
 from service.accounts.auth import hash_token, new_salt, new_token
-from service.recordings.catalog import Catalog, purge
+from service.recordings.catalog import Catalog, remove_objects
 from service.sids import new_sid
 
 
@@ -59,6 +59,6 @@ async def delete_account(catalog: Catalog, account_sid: str, *, batch: int = 200
             deleted += 1
     # Objects of recordings deleted earlier (and kept for a retention window) go now too.
     for recording in await list_account_tombstones(catalog.pool, account_sid):
-        await purge(catalog.pool, catalog.storage, recording, best_effort=False)
+        await remove_objects(catalog.pool, catalog.storage, recording, best_effort=False)
     await rows.delete_account(catalog.pool, account_sid)
     return deleted

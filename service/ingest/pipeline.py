@@ -22,6 +22,20 @@ from service.sids import new_sid
 log = logging.getLogger(__name__)
 
 
+# How a recording was made, as the 2010 API names it (twilio-oai `recording_enum_source`); the
+# database's CHECK holds the same list.
+SOURCES = (
+    "DialVerb",
+    "Conference",
+    "OutboundAPI",
+    "Trunking",
+    "RecordVerb",
+    "StartCallRecordingAPI",
+    "StartConferenceRecordingAPI",
+)
+DEFAULT_SOURCE = "RecordVerb"
+
+
 @dataclass(frozen=True)
 class Upload:
     """What the voice platform says of one recording, besides its audio."""
@@ -29,6 +43,9 @@ class Upload:
     account_sid: str
     call_sid: str
     date_created: datetime | None = None
+    source: str = DEFAULT_SOURCE
+    start_time: datetime | None = None
+    conference_sid: str | None = None
 
 
 async def ingest_file(services: Services, upload: Upload, source: Path, workdir: Path) -> Recording:
@@ -66,6 +83,9 @@ async def ingest_file(services: Services, upload: Upload, source: Path, workdir:
                 mp3_size=None,
                 mp3_etag=None,
                 mp3_error=None,
+                source=upload.source,
+                start_time=upload.start_time,
+                conference_sid=upload.conference_sid,
             ),
         )
     except asyncpg.PostgresError:

@@ -1,4 +1,5 @@
-"""Garbage collection: purge tombstoned recordings and remove objects no row references."""
+"""Garbage collection: remove deleted recordings' objects, forget their rows after the
+soft-delete window, and remove objects no row references."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from db.pool import Pool
-from db.recordings import existing_sids, list_tombstones
-from service.recordings.catalog import purge
+from db.recordings import existing_sids, forget_tombstones, list_tombstones
+from service.recordings.catalog import SOFT_DELETE_RETENTION, remove_objects
 from service.recordings.objects import parse_key
 from storage.client import Storage, StoredObject
 
@@ -17,21 +18,34 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class GcReport:
+    # Deleted recordings whose objects this pass removed, and rows it forgot.
     purged_recordings: int = 0
+    forgotten_recordings: int = 0
     orphans_removed: int = 0
     objects_scanned: int = 0
     uploads_aborted: int = 0
 
 
 async def purge_tombstones(pool: Pool, storage: Storage, *, retention: timedelta) -> int:
-    """Remove the objects, then the rows, of recordings deleted more than ``retention`` ago."""
+    """Remove the objects of recordings deleted more than ``retention`` ago that still have
+    them (kept by RECORDINGS_DELETED_RETENTION_SECONDS, or a removal a crash cut short)."""
     purged = 0
     cutoff = datetime.now(UTC) - retention
     while batch := await list_tombstones(pool, older_than=cutoff, limit=500):
         for recording in batch:
-            await purge(pool, storage, recording, best_effort=False)
+            await remove_objects(pool, storage, recording, best_effort=False)
             purged += 1
     return purged
+
+
+async def forget_deleted(pool: Pool, *, retention: timedelta) -> int:
+    """Delete the rows of recordings deleted more than ``retention`` ago whose objects are gone:
+    the end of the soft-delete window."""
+    forgotten = 0
+    cutoff = datetime.now(UTC) - retention
+    while count := await forget_tombstones(pool, deleted_before=cutoff, limit=1000):
+        forgotten += count
+    return forgotten
 
 
 async def remove_orphans(pool: Pool, storage: Storage, *, grace: timedelta) -> tuple[int, int]:
@@ -79,11 +93,17 @@ async def abort_stale_uploads(storage: Storage, *, grace: timedelta) -> int:
 
 
 async def collect_garbage(
-    pool: Pool, storage: Storage, *, grace: timedelta, retention: timedelta = timedelta(0)
+    pool: Pool,
+    storage: Storage,
+    *,
+    grace: timedelta,
+    retention: timedelta = timedelta(0),
+    soft_delete_retention: timedelta = SOFT_DELETE_RETENTION,
 ) -> GcReport:
-    """One full pass of both collections."""
+    """One full pass: deleted recordings' objects, then their rows, then orphans."""
     report = GcReport()
     report.purged_recordings = await purge_tombstones(pool, storage, retention=retention)
+    report.forgotten_recordings = await forget_deleted(pool, retention=soft_delete_retention)
     report.objects_scanned, report.orphans_removed = await remove_orphans(
         pool, storage, grace=grace
     )

@@ -61,3 +61,34 @@ class NumberedPage:
     def end(self) -> int:
         """The zero-based index of the page's last item (0 when empty)."""
         return self.start + len(self.recordings) - 1 if self.recordings else 0
+
+
+@dataclass(frozen=True)
+class TokenPage:
+    """One page of a keyset listing: no total, only tokens of the pages beside it.
+
+    ``page`` is the client's own page number, echoed: it places ``start`` and ``end`` and
+    numbers the neighbours, but the rows come from the token.
+    """
+
+    recordings: list[Recording]
+    page: int
+    page_size: int
+    next_token: str | None
+    previous_token: str | None
+
+    @property
+    def start(self) -> int:
+        return self.page * self.page_size
+
+    @property
+    def end(self) -> int:
+        return self.start + max(len(self.recordings) - 1, 0)
+
+    @property
+    def next_page(self) -> int:
+        return self.page + 1
+
+    @property
+    def previous_page(self) -> int:
+        return max(self.page - 1, 0)

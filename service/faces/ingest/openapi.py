@@ -28,6 +28,15 @@ INGEST_PARAMETERS: dict[str, Any] = {
     "parameters": [
         query_parameter("CallSid", "The call's SID (required)", {"type": "string"}),
         query_parameter("DateCreated", "ISO-8601 or RFC 2822; default now", {"type": "string"}),
+        query_parameter(
+            "Source",
+            "How it was recorded (2010 API values); default RecordVerb",
+            {"type": "string"},
+        ),
+        query_parameter(
+            "StartTime", "When recording began: ISO-8601 or RFC 2822", {"type": "string"}
+        ),
+        query_parameter("ConferenceSid", "The conference's SID (CF...)", {"type": "string"}),
     ],
     "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": BINARY}}},
 }

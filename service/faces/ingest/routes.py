@@ -6,6 +6,7 @@ import errno
 import hmac
 import logging
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import anyio
@@ -27,8 +28,8 @@ from service.faces.ingest.openapi import INGEST_PARAMETERS, INGEST_POST
 from service.faces.v2008.responses import render_recording, split_suffix
 from service.http.deps import ServicesDep
 from service.http.query import parse_query_string
-from service.ingest.pipeline import Upload, ingest_file
-from service.sids import is_account_sid, is_call_sid
+from service.ingest.pipeline import DEFAULT_SOURCE, SOURCES, Upload, ingest_file
+from service.sids import is_account_sid, is_call_sid, is_conference_sid
 from service.timestamps import InvalidTimestamp, parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -67,18 +68,34 @@ async def _spool(request: Request, target: Path, limit: int) -> int:
     return written
 
 
+def _timestamp(params: dict[str, str], name: str) -> datetime | None:
+    if not params.get(name):
+        return None
+    try:
+        return parse_timestamp(params[name])
+    except InvalidTimestamp as exc:
+        raise BadRequest(f"{name} is not a valid timestamp: {exc}") from exc
+
+
 def _parse_upload(account_sid: str, raw_query: bytes) -> Upload:
     params = dict(parse_query_string(raw_query))
     call_sid = params.get("CallSid", "")
     if not is_call_sid(call_sid):
         raise BadRequest("CallSid is required and must be a valid Call SID")
-    date_created = None
-    if params.get("DateCreated"):
-        try:
-            date_created = parse_timestamp(params["DateCreated"])
-        except InvalidTimestamp as exc:
-            raise BadRequest(f"DateCreated is not a valid timestamp: {exc}") from exc
-    return Upload(account_sid=account_sid, call_sid=call_sid, date_created=date_created)
+    source = params.get("Source") or DEFAULT_SOURCE
+    if source not in SOURCES:
+        raise BadRequest(f"Source must be one of {', '.join(SOURCES)}")
+    conference_sid = params.get("ConferenceSid") or None
+    if conference_sid is not None and not is_conference_sid(conference_sid):
+        raise BadRequest("ConferenceSid must be a valid Conference SID (CF and 32 hex digits)")
+    return Upload(
+        account_sid=account_sid,
+        call_sid=call_sid,
+        date_created=_timestamp(params, "DateCreated"),
+        source=source,
+        start_time=_timestamp(params, "StartTime"),
+        conference_sid=conference_sid,
+    )
 
 
 @router.post(
