@@ -21,9 +21,9 @@ import psutil
 import pytest
 
 from service.settings import Settings, settings_env
-from tests.conftest import INGEST_TOKEN, new_account
+from tests.support.clients import INGEST_TOKEN, new_account
 
-BENCH_LOAD = Path(__file__).resolve().parent.parent / "bench" / "load.py"
+BENCH_LOAD = Path(__file__).resolve().parents[2] / "bench" / "load.py"
 
 # A 503 with Retry-After on .mp3 is the transcoder's documented backpressure: a replica refuses
 # a new MP3 when RECORDINGS_FFMPEG_MAX_PROCESSES + RECORDINGS_FFMPEG_MAX_WAITING (2 + 64) distinct

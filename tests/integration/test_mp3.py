@@ -8,7 +8,6 @@ import hashlib
 import os
 import struct
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,37 +18,17 @@ import httpx
 import psutil
 import pytest
 
-from db.recordings import Recording, insert_recording
 from devstack.demo import write_demo_wav
-from devstack.dev import settings_env
-from devstack.servers import EmbeddedPostgres, EmbeddedS3, free_port
+from devstack.servers import EmbeddedPostgres, EmbeddedS3
 from service.audio.probe import parse_pcm_wav
 from service.services import storage_config
 from service.settings import Settings
-from service.sids import new_sid
 from storage.client import open_storage
-from tests.conftest import Account, ServerThread, make_settings, upload
-
-RECORDINGS = str(Path(sys.executable).parent / "recordings")
-
-
-class CountingFfmpeg:
-    """The real ffmpeg behind a script that logs each run, so tests can count them."""
-
-    def __init__(self, real: str, directory: Path) -> None:
-        self.log = directory / "runs.log"
-        self.log.touch()
-        self.path = directory / "ffmpeg"
-        self.path.write_text(f'#!/bin/sh\necho "$*" >> {self.log}\nexec {real} "$@"\n')
-        self.path.chmod(0o755)
-
-    def mp3_runs(self) -> int:
-        return sum("libmp3lame" in line for line in self.log.read_text().splitlines())
-
-
-@pytest.fixture
-def counting_ffmpeg(settings: Settings, tmp_path: Path) -> CountingFfmpeg:
-    return CountingFfmpeg(settings.ffmpeg_path, tmp_path)
+from tests.support.clients import Account, uploaded_sid
+from tests.support.ffmpeg import CountingFfmpeg, ffmpeg_children
+from tests.support.rows import insert_recordings, object_exists, recording_row, stored_key
+from tests.support.stack import ServerThread, make_settings
+from tests.support.wavs import pcm_header
 
 
 @pytest.fixture
@@ -91,17 +70,6 @@ def decoded_seconds(ffmpeg: str, mp3: bytes, tmp_path: Path) -> float:
     return info.duration_seconds
 
 
-def ffmpeg_children() -> list[psutil.Process]:
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if "ffmpeg" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
-                found.append(child)
-        except psutil.NoSuchProcess:
-            continue
-    return found
-
-
 def test_mp3_decodes_with_the_right_duration_and_is_served_like_the_wav(
     http: httpx.Client,
     account: Account,
@@ -110,7 +78,7 @@ def test_mp3_decodes_with_the_right_duration_and_is_served_like_the_wav(
     demo_wav: bytes,
     tmp_path: Path,
 ) -> None:
-    sid = upload(http, account, demo_wav)
+    sid = uploaded_sid(http, account, demo_wav)
     url = f"{account.base}/{sid}.mp3"
     response = http.get(url)
     assert response.status_code == 200, response.text
@@ -142,80 +110,48 @@ def test_mp3_decodes_with_the_right_duration_and_is_served_like_the_wav(
 def test_mp3_of_a_deleted_recording_is_404_and_its_object_goes(
     http: httpx.Client, account: Account, settings: Settings, demo_wav: bytes
 ) -> None:
-    sid = upload(http, account, demo_wav)
+    sid = uploaded_sid(http, account, demo_wav)
     assert http.get(f"{account.base}/{sid}.mp3").status_code == 200
     assert http.delete(f"{account.base}/{sid}", auth=account.auth).status_code == 204
     assert http.get(f"{account.base}/{sid}.mp3").status_code == 404
 
-    async def exists() -> bool:
-        async with open_storage(storage_config(settings)) as storage:
-            return await storage.object_exists(f"{account.sid}/{sid}.mp3")
-
-    assert not asyncio.run(exists())
+    assert not object_exists(settings, stored_key(settings, account.sid, sid, "mp3"))
 
 
 def hostile_wavs() -> dict[str, tuple[bytes, int]]:
     """Stored objects that ingest would never have let in: (bytes, duration the row claims)."""
-
-    def header(rate: int, data_size: int, channels: int = 1, bits: int = 16) -> bytes:
-        block = channels * bits // 8
-        fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * block, block, bits)
-        return (
-            b"RIFF"
-            + struct.pack("<I", min(36 + data_size, 0xFFFFFFFF))
-            + b"WAVE"
-            + b"fmt "
-            + struct.pack("<I", 16)
-            + fmt
-            + b"data"
-            + struct.pack("<I", data_size)
-        )
 
     second = b"\x00\x10" * 8000
     return {
         "not-a-wav": (os.urandom(50_000), 3),
         "text": (b"#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\nfile:///etc/passwd\n" * 10, 3),
         "zero-length": (b"", 3),
-        "truncated": (header(8000, 60 * 16000) + second, 60),
-        "lying-header": (header(8000, 0xFFFFFFF0) + second, 60),
-        "absurd-rate": (header(4_000_000_000 // 2, len(second)) + second, 1),
+        "truncated": (pcm_header(8000, 60 * 16000) + second, 60),
+        "lying-header": (pcm_header(8000, 0xFFFFFFF0) + second, 60),
+        "absurd-rate": (pcm_header(4_000_000_000 // 2, len(second)) + second, 1),
     }
 
 
 def insert_raw(settings: Settings, account: Account, body: bytes, duration: int) -> str:
-    async def go() -> str:
-        sid = new_sid("RE")
-        key = f"{account.sid}/{sid}.wav"
-        async with open_storage(storage_config(settings)) as storage:
-            await storage.put_bytes(key, body, "audio/x-wav")
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
-        try:
-            now = datetime.now(UTC)
-            await insert_recording(
-                pool,
-                Recording(
-                    sid,
-                    account.sid,
-                    new_sid("CA"),
-                    duration,
-                    now,
-                    now,
-                    8000,
-                    1,
-                    key,
-                    len(body),
-                    '"raw"',
-                    None,
-                    None,
-                    None,
-                    None,
-                ),
-            )
-        finally:
-            await pool.close()
-        return sid
+    """A recording whose stored WAV is ``body`` as it is, which ingest never checked."""
+    now = datetime.now(UTC)
+    row = recording_row(
+        account.sid,
+        settings,
+        duration=duration,
+        date_created=now,
+        date_updated=now,
+        wav_size=len(body),
+        wav_etag='"raw"',
+    )
 
-    return asyncio.run(go())
+    async def store() -> None:
+        async with open_storage(storage_config(settings)) as storage:
+            await storage.put_bytes(row.wav_key, body, "audio/x-wav")
+
+    asyncio.run(store())
+    insert_recordings(settings.database_url, [row])
+    return row.sid
 
 
 @pytest.mark.parametrize("name", sorted(hostile_wavs()))
@@ -239,11 +175,9 @@ def test_hostile_stored_audio_gives_a_clear_error_once(
     assert counting_ffmpeg.mp3_runs() == runs, "a failure is remembered, not retried"
     assert ffmpeg_children() == []
 
-    async def exists() -> bool:
-        async with open_storage(storage_config(settings)) as storage:
-            return await storage.object_exists(f"{account.sid}/{sid}.mp3")
-
-    assert not asyncio.run(exists()), "nothing half-written in the cache"
+    assert not object_exists(settings, stored_key(settings, account.sid, sid, "mp3")), (
+        "nothing half-written in the cache"
+    )
 
 
 def test_client_leaving_mid_transcode_kills_ffmpeg(
@@ -254,7 +188,7 @@ def test_client_leaving_mid_transcode_kills_ffmpeg(
     tmp_path: Path,
 ) -> None:
     long_wav = write_demo_wav(tmp_path / "long.wav", 900.0).read_bytes()
-    sid = upload(http, account, long_wav)
+    sid = uploaded_sid(http, account, long_wav)
     with pytest.raises(httpx.ReadTimeout):
         httpx.get(f"{lazy_server.base_url}{account.base}/{sid}.mp3", timeout=0.5)
     deadline = time.monotonic() + 10
@@ -269,7 +203,7 @@ def test_client_leaving_mid_transcode_kills_ffmpeg(
         finally:
             await conn.close()
         async with open_storage(storage_config(settings)) as storage:
-            return key, await storage.object_exists(f"{account.sid}/{sid}.mp3")
+            return key, await storage.object_exists(stored_key(settings, account.sid, sid, "mp3"))
 
     assert asyncio.run(state()) == (None, False)
     # Nothing was remembered as a failure: the next request makes it.
@@ -280,7 +214,7 @@ def test_client_leaving_mid_stream_leaks_nothing(
     http: httpx.Client, lazy_server: ServerThread, s3: EmbeddedS3, account: Account, tmp_path: Path
 ) -> None:
     big = write_demo_wav(tmp_path / "big.wav", 300.0).read_bytes()
-    sid = upload(http, account, big)
+    sid = uploaded_sid(http, account, big)
     url = f"{lazy_server.base_url}{account.base}/{sid}"
 
     def s3_connections() -> int:
@@ -301,111 +235,6 @@ def test_client_leaving_mid_stream_leaks_nothing(
     assert hashlib.sha256(http.get(url).content).digest() == hashlib.sha256(big).digest()
 
 
-def test_64_concurrent_cold_requests_on_two_processes_run_ffmpeg_once(
-    settings: Settings,
-    account: Account,
-    counting_ffmpeg: CountingFfmpeg,
-    demo_wav: bytes,
-    tmp_path: Path,
-) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDINGS_")}
-    env.update(settings_env(settings))
-    env.update(
-        RECORDINGS_FFMPEG=str(counting_ffmpeg.path),
-        RECORDINGS_TRANSCODE_ON_INGEST="false",
-        RECORDINGS_FFMPEG_MAX_WAITING="64",
-    )
-    ports = [free_port(), free_port()]
-    logs = [(tmp_path / f"serve{port}.log").open("w") for port in ports]
-    replicas = [
-        subprocess.Popen(
-            [RECORDINGS, "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        for port, log in zip(ports, logs, strict=True)
-    ]
-    try:
-        bases = [f"http://127.0.0.1:{port}" for port in ports]
-        deadline = time.monotonic() + 30
-        for base in bases:
-            while True:
-                try:
-                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "replica did not start"
-                time.sleep(0.1)
-        long_wav = write_demo_wav(tmp_path / "cold.wav", 60.0).read_bytes()
-        with httpx.Client(base_url=bases[0], timeout=60) as first:
-            sid = upload(first, account, long_wav)
-        urls = [f"{bases[i % 2]}{account.base}/{sid}.mp3" for i in range(64)]
-        with concurrent.futures.ThreadPoolExecutor(64) as pool:
-            bodies = list(pool.map(lambda u: httpx.get(u, timeout=120), urls))
-        assert {r.status_code for r in bodies} == {200}
-        assert len({hashlib.sha256(r.content).hexdigest() for r in bodies}) == 1
-        assert counting_ffmpeg.mp3_runs() == 1
-    finally:
-        for proc in replicas:
-            proc.terminate()
-        for proc in replicas:
-            proc.wait(timeout=30)
-        for log in logs:
-            log.close()
-
-
-def test_worker_makes_the_mp3_after_ingest(
-    postgres: EmbeddedPostgres,
-    s3: EmbeddedS3,
-    settings: Settings,
-    account: Account,
-    counting_ffmpeg: CountingFfmpeg,
-    demo_wav: bytes,
-    tmp_path: Path,
-) -> None:
-    # The API's ffmpeg is counted; the worker runs the real one.
-    eager = make_settings(postgres, s3, ffmpeg=str(counting_ffmpeg.path), transcode_on_ingest=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDINGS_")}
-    env.update(settings_env(eager))
-    env["RECORDINGS_FFMPEG"] = settings.ffmpeg_path
-    worker_log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        [RECORDINGS, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=worker_log
-    )
-    try:
-        with (
-            ServerThread(eager) as server,
-            httpx.Client(base_url=server.base_url, timeout=60) as http,
-        ):
-            sid = upload(http, account, demo_wav)
-
-            async def mp3_key() -> object:
-                conn = await asyncpg.connect(settings.database_url)
-                try:
-                    return await conn.fetchval("SELECT mp3_key FROM recordings WHERE sid = $1", sid)
-                finally:
-                    await conn.close()
-
-            deadline = time.monotonic() + 30
-            while asyncio.run(mp3_key()) is None:
-                assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
-                time.sleep(0.1)
-            response = http.get(f"{account.base}/{sid}.mp3")
-            assert response.status_code == 200
-            assert (
-                response.content[:3] in (b"ID3", b"\xff\xf3", b"\xff\xfb")
-                or response.content[0] == 0xFF
-            )
-            assert counting_ffmpeg.mp3_runs() == 0, "the API served the worker's MP3"
-    finally:
-        worker.terminate()
-        code = worker.wait(timeout=30)
-        worker_log.close()
-        assert code == 0, (tmp_path / "worker.log").read_text()
-
-
 def test_delete_during_a_transcode_leaves_no_mp3(
     http: httpx.Client,
     lazy_server: ServerThread,
@@ -414,7 +243,7 @@ def test_delete_during_a_transcode_leaves_no_mp3(
     counting_ffmpeg: CountingFfmpeg,
     tmp_path: Path,
 ) -> None:
-    sid = upload(http, account, write_demo_wav(tmp_path / "long.wav", 600.0).read_bytes())
+    sid = uploaded_sid(http, account, write_demo_wav(tmp_path / "long.wav", 600.0).read_bytes())
     url = f"{lazy_server.base_url}{account.base}/{sid}.mp3"
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pending = pool.submit(httpx.get, url, timeout=120)

@@ -14,50 +14,30 @@ import xmltodict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from db.recordings import Recording, insert_recording
+from db.recordings import Recording
 from service.settings import Settings
 from service.sids import new_sid
-from tests.conftest import Account, Ingest, new_account
+from tests.support.clients import Account, Ingest, new_account
+from tests.support.rows import insert_recordings, recording_row
+from tests.support.stack import ServerThread
 
 
 def insert_rows(
     dsn: str, account_sid: str, moments: list[datetime], call_sids: list[str]
 ) -> list[Recording]:
     """Rows only: the list never touches storage."""
-
-    async def go() -> list[Recording]:
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
-        try:
-            made = []
-            for moment, call_sid in zip(moments, call_sids, strict=True):
-                sid = new_sid("RE")
-                made.append(
-                    await insert_recording(
-                        pool,
-                        Recording(
-                            sid,
-                            account_sid,
-                            call_sid,
-                            7,
-                            moment,
-                            moment,
-                            8000,
-                            1,
-                            f"{account_sid}/{sid}.wav",
-                            44,
-                            '"x"',
-                            None,
-                            None,
-                            None,
-                            None,
-                        ),
-                    )
-                )
-            return made
-        finally:
-            await pool.close()
-
-    return asyncio.run(go())
+    rows = [
+        recording_row(
+            account_sid,
+            call_sid=call_sid,
+            duration=7,
+            date_created=moment,
+            date_updated=moment,
+            wav_etag='"x"',
+        )
+        for moment, call_sid in zip(moments, call_sids, strict=True)
+    ]
+    return insert_recordings(dsn, rows)
 
 
 def listed(client: httpx.Client, account: Account, query: str = "", suffix: str = ".json") -> dict:
@@ -135,11 +115,11 @@ def test_call_sid_filter(
 
 
 def test_filters_raw_on_the_wire(
-    server: object, boundary_account: tuple[Account, list[Recording], str]
+    server: ServerThread, boundary_account: tuple[Account, list[Recording], str]
 ) -> None:
     """httpx would encode '>' itself; send the old API's literal key byte for byte."""
     account, rows, _ = boundary_account
-    url = httpx.URL(server.base_url).copy_with(  # type: ignore[attr-defined]
+    url = httpx.URL(server.base_url).copy_with(
         raw_path=f"{account.base}.json?DateCreated>=2009-07-06&DateCreated<=2009-07-06".encode()
     )
     response = httpx.get(url, auth=account.auth)

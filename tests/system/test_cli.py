@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,20 +18,17 @@ from db.migrations import load_migrations
 from devstack.demo import write_demo_wav
 from devstack.servers import EmbeddedPostgres, EmbeddedS3
 from service.services import storage_config
-from service.settings import Settings, settings_env
+from service.settings import Settings
 from storage.client import open_storage
-from tests.conftest import Account, Ingest
-
-RECORDINGS = str(Path(sys.executable).parent / "recordings")
+from tests.support.clients import Account, Ingest
+from tests.support.rows import object_exists, stored_key
+from tests.support.stack import RECORDINGS, recordings_env
 
 
 def cli(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECORDINGS_", "AWS_"))}
-    env.update(settings_env(settings))
-    env["RECORDINGS_S3_KEY_PREFIX"] = settings.s3_key_prefix
     result = subprocess.run(
         [RECORDINGS, *args],
-        env=env,
+        env=recordings_env(settings),
         capture_output=True,
         text=True,
         timeout=120,
@@ -67,8 +63,7 @@ def test_concurrent_migrations_apply_once(
     target = settings.model_copy(
         update={"database_url": fresh_database, "s3_bucket": "fresh-bucket"}
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDINGS_")}
-    env.update(settings_env(target))
+    env = recordings_env(target)
     runs = [
         subprocess.Popen(
             [RECORDINGS, "migrate"],
@@ -169,7 +164,7 @@ def test_gc_removes_orphans_and_purges_tombstones(
 ) -> None:
     live = ingest(account).json()["sid"]
     doomed = ingest(account).json()["sid"]
-    orphan_key = f"{account.sid}/RE{'e' * 32}.wav"
+    orphan_key = stored_key(settings, account.sid, "RE" + "e" * 32)
     foreign_key = f"{account.sid}/notes.txt"
 
     async def setup() -> None:
@@ -195,8 +190,8 @@ def test_gc_removes_orphans_and_purges_tombstones(
     async def check() -> tuple[list[bool], int]:
         async with open_storage(storage_config(settings)) as storage:
             exists = [
-                await storage.object_exists(f"{account.sid}/{live}.wav"),
-                await storage.object_exists(f"{account.sid}/{doomed}.wav"),
+                await storage.object_exists(stored_key(settings, account.sid, live)),
+                await storage.object_exists(stored_key(settings, account.sid, doomed)),
                 await storage.object_exists(orphan_key),
                 await storage.object_exists(foreign_key),
             ]
@@ -214,7 +209,7 @@ def test_gc_removes_orphans_and_purges_tombstones(
 
 
 def test_gc_spares_young_objects(settings: Settings, account: Account) -> None:
-    key = f"{account.sid}/RE{'d' * 32}.wav"
+    key = stored_key(settings, account.sid, "RE" + "d" * 32)
 
     async def put() -> None:
         async with open_storage(storage_config(settings)) as storage:
@@ -223,8 +218,4 @@ def test_gc_spares_young_objects(settings: Settings, account: Account) -> None:
     asyncio.run(put())
     cli(settings, "gc", "--grace", "3600")
 
-    async def exists() -> bool:
-        async with open_storage(storage_config(settings)) as storage:
-            return await storage.object_exists(key)
-
-    assert asyncio.run(exists())
+    assert object_exists(settings, key)

@@ -13,7 +13,8 @@ from playwright.sync_api import Response, sync_playwright
 
 from devstack.demo import write_demo_wav
 from devstack.servers import EmbeddedPostgres, EmbeddedS3, free_port
-from tests.conftest import Account, ServerThread, make_settings, upload
+from tests.support.clients import Account, uploaded_sid
+from tests.support.stack import ServerThread, make_settings
 
 CHROMIUM = "/usr/bin/chromium"
 # Long enough that the browser cannot have fetched the middle before it seeks there.
@@ -82,7 +83,7 @@ def test_chromium_plays_and_seeks(
 ) -> None:
     wav = write_demo_wav(tmp_path / "call.wav", SECONDS).read_bytes()
     with httpx.Client(base_url=api.base_url, timeout=60) as http:
-        sid = upload(http, account, wav)
+        sid = uploaded_sid(http, account, wav)
     media_url = f"{api.base_url}{account.base}/{sid}{suffix}"
     statuses: list[tuple[int, str | None]] = []
 

@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import socket
-import subprocess
+from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
+from devstack.servers import EmbeddedPostgres, EmbeddedS3
 from service.settings import Settings
 from service.sids import new_sid
-from tests.conftest import INGEST_TOKEN, Account, Ingest
-
-
-def row_count(settings: Settings, account_sid: str) -> int:
-    async def go() -> int:
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            return int(
-                await conn.fetchval(
-                    "SELECT count(*) FROM recordings WHERE account_sid = $1", account_sid
-                )
-            )
-        finally:
-            await conn.close()
-
-    return asyncio.run(go())
+from tests.support.clients import INGEST_TOKEN, Account, Ingest, new_account, upload
+from tests.support.ffmpeg import generate, sine
+from tests.support.rawhttp import raw_request
+from tests.support.rows import recording_sids
+from tests.support.stack import ServerThread, make_settings
 
 
 def test_ingest_answers_201_with_the_representation(
@@ -92,27 +81,13 @@ def test_bad_audio_is_rejected_without_a_row(
     response = ingest(account, body, expect=None)
     assert response.status_code in (400, 422)
     assert b"<RestException>" in response.content or b'"status"' in response.content
-    assert row_count(settings, account.sid) == 0
+    assert recording_sids(settings.database_url, account.sid) == []
 
 
 def test_non_wav_audio_is_normalised(
-    client: httpx.Client, settings: Settings, account: Account, ingest: Ingest, tmp_path
+    client: httpx.Client, settings: Settings, account: Account, ingest: Ingest, tmp_path: Path
 ) -> None:
-    mp3 = tmp_path / "in.mp3"
-    subprocess.run(
-        [
-            settings.ffmpeg_path,
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=16000:duration=5",
-            str(mp3),
-        ],
-        check=True,
-    )
+    mp3 = generate(settings.ffmpeg_path, tmp_path / "in.mp3", *sine(16_000, 5))
     body = ingest(account, mp3.read_bytes()).json()
     assert body["duration"] == "5"
     wav = client.get(f"{account.base}/{body['sid']}.wav").content
@@ -120,56 +95,76 @@ def test_non_wav_audio_is_normalised(
 
 
 def test_upload_cut_half_way_leaves_no_row(
-    server: object, settings: Settings, account: Account, demo_wav: bytes
+    server: ServerThread, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     """The client promises more bytes than it sends and hangs up."""
-    port = int(server.base_url.rsplit(":", 1)[1])  # type: ignore[attr-defined]
     head = (
         f"POST /internal/Accounts/{account.sid}/Recordings?CallSid={new_sid('CA')} HTTP/1.1\r\n"
         f"Host: 127.0.0.1\r\nAuthorization: Bearer {INGEST_TOKEN}\r\n"
         f"Content-Length: {len(demo_wav) * 10}\r\n\r\n"
     ).encode()
-    with socket.create_connection(("127.0.0.1", port)) as sock:
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(head + demo_wav)
     # A complete upload afterwards shows the server is healthy and the cut one left nothing.
-    with httpx.Client(base_url=server.base_url) as http:  # type: ignore[attr-defined]
-        ok = http.post(
-            f"/internal/Accounts/{account.sid}/Recordings",
-            params={"CallSid": new_sid("CA")},
-            content=demo_wav,
-            headers={"Authorization": f"Bearer {INGEST_TOKEN}"},
-        )
-    assert ok.status_code == 201
-    assert row_count(settings, account.sid) == 1
+    with httpx.Client(base_url=server.base_url) as http:
+        upload(http, account, demo_wav)
+    assert len(recording_sids(settings.database_url, account.sid)) == 1
 
 
-def test_too_large_upload_is_413_before_the_body_is_read(server: object, account: Account) -> None:
-    port = int(server.base_url.rsplit(":", 1)[1])  # type: ignore[attr-defined]
-    head = (
-        f"POST /internal/Accounts/{account.sid}/Recordings?CallSid={new_sid('CA')} HTTP/1.1\r\n"
-        f"Host: 127.0.0.1\r\nAuthorization: Bearer {INGEST_TOKEN}\r\n"
-        f"Content-Length: {10**12}\r\n\r\n"
-    ).encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(head + b"RIFF")
-        answer = b""
-        while b"</TwilioResponse>" not in answer and (chunk := sock.recv(65536)):
-            answer += chunk
-    assert answer.startswith(b"HTTP/1.1 413 ")
-    assert b"<RestException>" in answer
+def test_too_large_upload_is_413_before_the_body_is_read(
+    server: ServerThread, account: Account
+) -> None:
+    got = raw_request(
+        server.base_url,
+        "POST",
+        f"/internal/Accounts/{account.sid}/Recordings?CallSid={new_sid('CA')}",
+        [("Authorization", f"Bearer {INGEST_TOKEN}")],
+        b"RIFF",
+        timeout=10,
+        content_length=10**12,
+    )
+    assert got is not None
+    assert got.head.startswith(b"HTTP/1.1 413 ")
+    assert b"<RestException>" in got.body
 
 
 def test_upload_over_the_limit_without_a_length_is_413(
-    server: object, postgres: object, s3: object, account: Account, demo_wav: bytes
+    postgres: EmbeddedPostgres, s3: EmbeddedS3, account: Account, demo_wav: bytes
 ) -> None:
-    from tests.conftest import ServerThread, make_settings
-
-    small = make_settings(postgres, s3, max_upload_bytes=1000)  # type: ignore[arg-type]
+    small = make_settings(postgres, s3, max_upload_bytes=1000)
     with ServerThread(small) as limited, httpx.Client(base_url=limited.base_url) as http:
-        response = http.post(
-            f"/internal/Accounts/{account.sid}/Recordings",
-            params={"CallSid": new_sid("CA")},
-            content=iter([demo_wav]),
-            headers={"Authorization": f"Bearer {INGEST_TOKEN}"},
-        )
-    assert response.status_code == 413
+        upload(http, account, iter([demo_wav]), suffix="", expect=413)
+
+
+def test_ingest_beyond_the_upload_limit_is_413_with_no_row_and_no_spool_left(
+    postgres: EmbeddedPostgres, s3: EmbeddedS3, settings: Settings, tmp_path: Path
+) -> None:
+    account = new_account(settings.database_url)
+    limited = make_settings(postgres, s3, max_upload_bytes=100_000, tmp_dir=str(tmp_path))
+    chunk = b"\x01" * 16384
+    with ServerThread(limited) as running:
+        port = running.port
+        head = (
+            f"POST /internal/Accounts/{account.sid}/Recordings.json?CallSid={new_sid('CA')} "
+            "HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {INGEST_TOKEN}\r\nContent-Type: audio/x-wav\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n"
+        ).encode()
+        answer = b""
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+            try:
+                sock.sendall(head)
+                for _ in range(64):  # 1 MiB
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sock.sendall(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the service may stop reading once it has said 413
+            with contextlib.suppress(ConnectionResetError):
+                while b"</TwilioResponse>" not in answer and b"}" not in answer:
+                    data = sock.recv(65536)
+                    if not data:
+                        break
+                    answer += data
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:300]
+    assert recording_sids(settings.database_url, account.sid) == []
+    assert list(tmp_path.iterdir()) == []

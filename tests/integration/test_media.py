@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import Account, Ingest
+from tests.support.clients import Account, Ingest, Tenants
+from tests.support.stack import ServerThread
 
 
 @pytest.fixture
@@ -140,3 +141,36 @@ def test_cors_preflight(client: httpx.Client, wav: tuple[str, bytes]) -> None:
     assert "range" in response.headers["access-control-allow-headers"].lower()
     exposed = client.get(url, headers={"Origin": "https://player.example"}).headers
     assert "Content-Range" in exposed["access-control-expose-headers"]
+
+
+@pytest.mark.parametrize(
+    "range_header",
+    [
+        "bytes=" + ",".join(f"{i}-{i}" for i in range(1000)),
+        "bytes=" + ",".join(f"{i}-" for i in range(1000)),
+        "bytes=" + "1" * 8192 + "-",
+        "bytes=0-" + "9" * 8192,
+        "bytes=-" + "9" * 8192,
+        "bytes=" + "," * 8192,
+        "bytes=" + "0-0," * 2000 + "0-0",
+    ],
+    ids=[
+        "1000-single-bytes",
+        "1000-open",
+        "8k-first",
+        "8k-last",
+        "8k-suffix",
+        "8k-commas",
+        "2001-same",
+    ],
+)
+def test_hostile_ranges_get_the_whole_body(
+    server: ServerThread, tenants: Tenants, range_header: str
+) -> None:
+    url = f"{server.base_url}{tenants.a.base}/{tenants.a_sid}.wav"
+    with httpx.Client(timeout=httpx.Timeout(10.0)) as http:
+        response = http.get(url, headers={"Range": range_header})
+    assert response.status_code == 200
+    assert response.content == tenants.a_wav
+    assert response.headers["content-length"] == str(len(tenants.a_wav))
+    assert "content-range" not in response.headers

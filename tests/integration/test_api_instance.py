@@ -10,7 +10,7 @@ import httpx
 import pytest
 import xmltodict
 
-from tests.conftest import Account, Ingest
+from tests.support.clients import Account, Ingest
 
 RFC2822_UTC = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000")
 

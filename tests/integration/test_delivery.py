@@ -6,27 +6,28 @@ import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 
-import asyncpg
 import httpx
 import pytest
 
+from devstack.servers import EmbeddedPostgres, EmbeddedS3
 from service.recordings.gc import collect_garbage
-from service.services import open_services, storage_config
+from service.services import open_services
 from service.settings import Settings
-from storage.client import open_storage
-from tests.conftest import Account, ServerThread, make_settings, upload
+from tests.support.clients import Account, set_media_auth, uploaded_sid
+from tests.support.rows import object_exists, stored_key
+from tests.support.stack import ServerThread, make_settings
 
 
 @pytest.fixture
-def redirecting(postgres: object, s3: object) -> Iterator[tuple[ServerThread, str]]:
+def redirecting(postgres: EmbeddedPostgres, s3: EmbeddedS3) -> Iterator[tuple[ServerThread, str]]:
     # Presigned URLs name the storage as clients see it: here "localhost" instead of 127.0.0.1.
-    public = s3.endpoint_url.replace("127.0.0.1", "localhost")  # type: ignore[attr-defined]
+    public = s3.endpoint_url.replace("127.0.0.1", "localhost")
     settings = make_settings(
         postgres,
         s3,
         media_delivery="redirect",
         presign_endpoint_url=public,
-        presign_expires=60,  # type: ignore[arg-type]
+        presign_expires=60,
     )
     with ServerThread(settings) as server:
         yield server, public
@@ -37,7 +38,7 @@ def test_redirect_mode_sends_clients_to_storage(
 ) -> None:
     server, public = redirecting
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
-        sid = upload(http, account, demo_wav)
+        sid = uploaded_sid(http, account, demo_wav)
         url = f"{account.base}/{sid}.wav"
         answer = http.get(url)
         assert answer.status_code == 307
@@ -69,18 +70,8 @@ def test_enforce_media_auth_applies_to_redirects_too(
 ) -> None:
     server, _ = redirecting
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
-        sid = upload(http, account, demo_wav)
-
-        async def enforce(on: bool) -> None:
-            conn = await asyncpg.connect(settings.database_url)
-            try:
-                await conn.execute(
-                    "UPDATE accounts SET enforce_media_auth = $2 WHERE sid = $1", account.sid, on
-                )
-            finally:
-                await conn.close()
-
-        asyncio.run(enforce(True))
+        sid = uploaded_sid(http, account, demo_wav)
+        set_media_auth(settings.database_url, account.sid, True)
         url = f"{account.base}/{sid}.wav"
         denied = http.get(url)
         assert denied.status_code == 401
@@ -90,28 +81,24 @@ def test_enforce_media_auth_applies_to_redirects_too(
         assert http.get(url, auth=(account.sid, "nope")).status_code == 401
         assert http.get(f"{account.base}/{sid}.xml").status_code == 401
         assert http.get(url, auth=account.auth).status_code == 307
-        asyncio.run(enforce(False))
+        set_media_auth(settings.database_url, account.sid, False)
         assert http.get(url).status_code == 307
 
 
 def test_retention_window_keeps_objects_until_gc(
-    postgres: object, s3: object, account: Account, demo_wav: bytes
+    postgres: EmbeddedPostgres, s3: EmbeddedS3, account: Account, demo_wav: bytes
 ) -> None:
-    settings = make_settings(postgres, s3, deleted_retention_seconds=3600)  # type: ignore[arg-type]
+    settings = make_settings(postgres, s3, deleted_retention_seconds=3600)
     with (
         ServerThread(settings) as server,
         httpx.Client(base_url=server.base_url, timeout=30) as http,
     ):
-        sid = upload(http, account, demo_wav)
+        sid = uploaded_sid(http, account, demo_wav)
         assert http.delete(f"{account.base}/{sid}", auth=account.auth).status_code == 204
         assert http.get(f"{account.base}/{sid}").status_code == 404
         assert http.delete(f"{account.base}/{sid}", auth=account.auth).status_code == 404
 
-    key = f"{account.sid}/{sid}.wav"
-
-    async def exists() -> bool:
-        async with open_storage(storage_config(settings)) as storage:
-            return await storage.object_exists(key)
+    key = stored_key(settings, account.sid, sid)
 
     async def gc(retention: timedelta) -> int:
         async with open_services(settings) as services:
@@ -120,8 +107,8 @@ def test_retention_window_keeps_objects_until_gc(
             )
         return report.purged_recordings
 
-    assert asyncio.run(exists()), "kept during the retention window"
+    assert object_exists(settings, key), "kept during the retention window"
     assert asyncio.run(gc(timedelta(hours=1))) == 0
-    assert asyncio.run(exists())
+    assert object_exists(settings, key)
     assert asyncio.run(gc(timedelta(0))) >= 1
-    assert not asyncio.run(exists())
+    assert not object_exists(settings, key)

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 
-from service.services import storage_config
 from service.settings import Settings
-from storage.client import open_storage
-from tests.conftest import Account, Ingest
-
-
-def object_exists(settings: Settings, key: str) -> bool:
-    async def go() -> bool:
-        async with open_storage(storage_config(settings)) as storage:
-            return await storage.object_exists(key)
-
-    return asyncio.run(go())
+from tests.support.clients import Account, Ingest
+from tests.support.rows import object_exists, stored_key
 
 
 def test_delete_removes_row_and_objects(
     client: httpx.Client, settings: Settings, account: Account, ingest: Ingest
 ) -> None:
     sid = ingest(account).json()["sid"]
-    key = f"{account.sid}/{sid}.wav"
+    key = stored_key(settings, account.sid, sid)
     assert object_exists(settings, key)
     response = client.delete(f"{account.base}/{sid}", auth=account.auth)
     assert response.status_code == 204

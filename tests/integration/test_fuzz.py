@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import itertools
 import os
 
@@ -21,7 +20,8 @@ from schemathesis.specs.openapi.checks import (
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import INGEST_TOKEN, Account, ServerThread, new_account, upload
+from tests.support.clients import INGEST_TOKEN, Account, new_account, uploaded_sid
+from tests.support.stack import ServerThread
 
 CHECKS = [
     not_a_server_error,
@@ -39,7 +39,7 @@ def target(server: ServerThread, settings: Settings, demo_wav: bytes) -> tuple[A
     """An account with one recording, so that generated requests also reach real rows."""
     account = new_account(settings.database_url)
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
-        return account, upload(http, account, demo_wav)
+        return account, uploaded_sid(http, account, demo_wav)
 
 
 # The schema the app itself publishes at /openapi.json, read without a server.
@@ -71,8 +71,7 @@ def test_api_conforms_to_its_schema(
     if case.path.startswith("/internal/"):
         headers = {"Authorization": f"Bearer {INGEST_TOKEN}"}
     else:
-        basic = base64.b64encode(f"{account.sid}:{account.token}".encode()).decode()
-        headers = {"Authorization": f"Basic {basic}"}
+        headers = {"Authorization": account.basic_auth}
     response = case.call(base_url=server.base_url, headers=headers, timeout=30)
     case.validate_response(response, checks=CHECKS)
 
