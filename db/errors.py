@@ -20,6 +20,9 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.QueryCanceledError,
+    # What a pooled connection reports when its server died mid-operation (asyncpg#1069):
+    # "cannot switch to state 12; another operation is in progress".
+    asyncpg.InternalClientError,
 )
 # What connecting to an address that is down, or gone from the network, raises besides
 # ConnectionError; a full disk or a missing file is none of these.

@@ -11,23 +11,23 @@ import pytest
 
 from service.settings import Settings
 from service.sids import new_sid
-from tests.integration.face2010 import (
+from tests.support.api2010 import (
     ENVELOPE_KEYS,
     RECORDING_KEYS,
-    AccountLike,
     assert_json_error,
     base2008,
     base2010,
-    serving,
     upload,
 )
+from tests.support.clients import Account
+from tests.support.stack import ServerThread
 
 
-def fetch(client: httpx.Client, account: AccountLike, sid: str, query: str = "") -> httpx.Response:
+def fetch(client: httpx.Client, account: Account, sid: str, query: str = "") -> httpx.Response:
     return client.get(f"{base2010(account)}/Recordings/{sid}.json?{query}", auth=account.auth)
 
 
-def listing(client: httpx.Client, account: AccountLike, query: str = "") -> dict:
+def listing(client: httpx.Client, account: Account, query: str = "") -> dict:
     response = client.get(f"{base2010(account)}/Recordings.json?{query}", auth=account.auth)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -42,7 +42,7 @@ def sids(body: dict) -> list[str]:
 def made(
     client: httpx.Client,
     settings: Settings,
-    account: AccountLike,
+    account: Account,
     wav: bytes,
     moments: list[str],
     **extra: str,
@@ -56,7 +56,7 @@ def made(
 
 
 def test_fetch_gives_every_field(
-    client: httpx.Client, server, settings: Settings, account: AccountLike, demo_wav: bytes
+    client: httpx.Client, server, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     conference = new_sid("CF")
     call = new_sid("CA")
@@ -125,7 +125,7 @@ def test_fetch_gives_every_field(
 
 
 def test_defaults_when_ingest_says_nothing_more(
-    client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     sid = upload(client, settings, account, demo_wav).json()["sid"]
     body = fetch(client, account, sid).json()
@@ -146,14 +146,14 @@ def test_defaults_when_ingest_says_nothing_more(
     ],
 )
 def test_ingest_refuses_bad_2010_fields(
-    client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes, params: dict
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes, params: dict
 ) -> None:
     response = upload(client, settings, account, demo_wav, expect=400, **params)
     assert response.status_code == 400
 
 
 def test_call_scoped_list_and_fetch(
-    client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     call, other_call = new_sid("CA"), new_sid("CA")
     mine = made(
@@ -188,7 +188,7 @@ def test_call_scoped_list_and_fetch(
 
 
 def test_pages_by_token_cover_every_recording_once(
-    client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     # Two share a DateCreated: the SID breaks the tie, across a page boundary too.
     moments = [f"2022-03-0{d}T10:00:00Z" for d in (1, 2, 3, 3, 4, 5, 6)]
@@ -225,7 +225,7 @@ def test_pages_by_token_cover_every_recording_once(
 
 
 def test_next_page_uri_carries_every_filter(
-    client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     call = new_sid("CA")
     expected = made(
@@ -253,7 +253,7 @@ def test_next_page_uri_carries_every_filter(
 
 
 def test_date_filters_days_and_instants(
-    client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     moments = [
         "2020-01-01T10:00:00Z",
@@ -295,7 +295,7 @@ def test_date_filters_days_and_instants(
 
 
 def test_conference_and_call_filters(
-    client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     conference, call = new_sid("CF"), new_sid("CA")
     in_conference = upload(client, settings, account, demo_wav, ConferenceSid=conference).json()[
@@ -330,9 +330,7 @@ def test_conference_and_call_filters(
         "ConferenceSid=CF" + "g" * 32,
     ],
 )
-def test_bad_list_input_is_a_json_400(
-    client: httpx.Client, account: AccountLike, query: str
-) -> None:
+def test_bad_list_input_is_a_json_400(client: httpx.Client, account: Account, query: str) -> None:
     response = client.get(f"{base2010(account)}/Recordings.json?{query}", auth=account.auth)
     assert_json_error(response, 400, 20001)
 
@@ -340,8 +338,8 @@ def test_bad_list_input_is_a_json_400(
 def test_tampered_truncated_and_foreign_tokens_are_refused(
     client: httpx.Client,
     settings: Settings,
-    account: AccountLike,
-    other_account: AccountLike,
+    account: Account,
+    other_account: Account,
     demo_wav: bytes,
 ) -> None:
     made(client, settings, account, demo_wav, ["2023-01-01T00:00:00Z", "2023-01-02T00:00:00Z"])
@@ -378,8 +376,8 @@ def test_tampered_truncated_and_foreign_tokens_are_refused(
 def test_credentials(
     client: httpx.Client,
     settings: Settings,
-    account: AccountLike,
-    other_account: AccountLike,
+    account: Account,
+    other_account: Account,
     demo_wav: bytes,
 ) -> None:
     sid = upload(client, settings, account, demo_wav).json()["sid"]
@@ -413,7 +411,7 @@ def test_credentials(
 
 
 def test_media_is_served_as_the_2008_media(
-    client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     sid = upload(client, settings, account, demo_wav).json()["sid"]
     same = (
@@ -444,7 +442,7 @@ def test_media_is_served_as_the_2008_media(
 
 
 def test_media_url_follows_the_request_or_the_setting(
-    client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     sid = upload(client, settings, account, demo_wav).json()["sid"]
     path = f"{base2010(account)}/Recordings/{sid}"
@@ -462,8 +460,8 @@ def test_media_url_follows_the_request_or_the_setting(
     )
     assert listed.json()["recordings"][0]["media_url"] == f"http://recordings.example{path}"
     public = settings.model_copy(update={"public_url": "https://media.example.com/calls/"})
-    with serving(public) as base:
-        body = httpx.get(base + path + ".json", auth=account.auth).json()
+    with ServerThread(public) as served:
+        body = httpx.get(served.base_url + path + ".json", auth=account.auth).json()
     assert body["media_url"] == f"https://media.example.com/calls{path}"
 
 
@@ -473,7 +471,7 @@ def test_settings_refuse_a_public_url_that_is_not_one() -> None:
 
 
 def test_both_faces_read_one_store(
-    client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     first = upload(client, settings, account, demo_wav, date_created="2024-01-01T00:00:00Z").json()[
         "sid"
@@ -510,7 +508,7 @@ def test_the_face_has_its_own_openapi_document(client: httpx.Client) -> None:
 
 
 def test_unknown_paths_under_the_face_are_json_errors(
-    client: httpx.Client, account: AccountLike
+    client: httpx.Client, account: Account
 ) -> None:
     assert_json_error(
         client.get(f"{base2010(account)}/Nothing.json", auth=account.auth), 404, 20404
@@ -521,7 +519,7 @@ def test_unknown_paths_under_the_face_are_json_errors(
 
 
 def test_datetimes_are_utc_rfc2822(
-    client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     sid = upload(
         client,

@@ -16,15 +16,9 @@ import pytest
 from service.recordings.gc import collect_garbage
 from service.services import open_services
 from service.settings import Settings, settings_env
-from tests.integration.face2010 import (
-    AccountLike,
-    assert_json_error,
-    base2008,
-    base2010,
-    object_exists,
-    sql,
-    upload,
-)
+from tests.support.api2010 import assert_json_error, base2008, base2010, upload
+from tests.support.clients import Account
+from tests.support.rows import fetch_rows, object_exists
 
 
 def gc(
@@ -47,9 +41,9 @@ def gc(
     return asyncio.run(go())
 
 
-def live_counts_agree(settings: Settings, account: AccountLike) -> bool:
-    rows = sql(
-        settings,
+def live_counts_agree(settings: Settings, account: Account) -> bool:
+    rows = fetch_rows(
+        settings.database_url,
         "SELECT (SELECT count(*) FROM recordings WHERE account_sid = $1 AND deleted_at IS NULL) AS counted,"
         " (SELECT live FROM recording_counts WHERE account_sid = $1) AS kept",
         account.sid,
@@ -58,8 +52,8 @@ def live_counts_agree(settings: Settings, account: AccountLike) -> bool:
 
 
 def backdate(settings: Settings, sid: str, days: int) -> None:
-    sql(
-        settings,
+    fetch_rows(
+        settings.database_url,
         "UPDATE recordings SET deleted_at = now() - make_interval(days => $2) WHERE sid = $1",
         sid,
         days,
@@ -70,7 +64,7 @@ def backdate(settings: Settings, sid: str, days: int) -> None:
     "how", ["2010 .json", "2010 bare", "2010 call", "2008", "2008 method override"]
 )
 def test_a_delete_keeps_metadata_and_drops_media(
-    client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes, how: str
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes, how: str
 ) -> None:
     call = "CA" + "7" * 32
     kept = upload(
@@ -151,7 +145,7 @@ def test_a_delete_keeps_metadata_and_drops_media(
 
 
 def test_soft_deleted_pages_by_token(
-    client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     made = [
         upload(client, settings, account, demo_wav, date_created=f"2024-03-0{d}T00:00:00Z").json()[
@@ -177,7 +171,7 @@ def test_soft_deleted_pages_by_token(
 
 
 def test_the_window_ends_and_gc_forgets(
-    client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     old, recent, crashed, live = (
         upload(client, settings, account, demo_wav).json()["sid"] for _ in range(4)
@@ -192,8 +186,8 @@ def test_the_window_ends_and_gc_forgets(
     backdate(settings, old, 41)
     backdate(settings, recent, 39)
     # A delete a crash cut short long ago: tombstone set, objects still stored.
-    sql(
-        settings,
+    fetch_rows(
+        settings.database_url,
         "UPDATE recordings SET deleted_at = now() - interval '50 days' WHERE sid = $1",
         crashed,
     )
@@ -218,7 +212,9 @@ def test_the_window_ends_and_gc_forgets(
     purged, forgotten = gc(settings)
     assert purged >= 1 and forgotten >= 2
     assert not object_exists(settings, f"{account.sid}/{crashed}.wav")
-    rows = sql(settings, "SELECT sid FROM recordings WHERE account_sid = $1", account.sid)
+    rows = fetch_rows(
+        settings.database_url, "SELECT sid FROM recordings WHERE account_sid = $1", account.sid
+    )
     assert {r["sid"] for r in rows} == {recent, live}
     assert shown() == {recent, live}
     assert live_counts_agree(settings, account)
@@ -226,13 +222,13 @@ def test_the_window_ends_and_gc_forgets(
 
 
 def test_deleted_objects_kept_until_gc_keep_their_meaning(
-    client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     """RECORDINGS_DELETED_RETENTION_SECONDS still keeps the objects (never served) until gc."""
     sid = upload(client, settings, account, demo_wav).json()["sid"]
     # What Catalog.delete does when objects are kept: the tombstone alone.
-    sql(
-        settings,
+    fetch_rows(
+        settings.database_url,
         "UPDATE recordings SET deleted_at = now() - interval '2 hours' WHERE sid = $1",
         sid,
     )

@@ -8,7 +8,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,8 +19,8 @@ import pytest
 
 from devstack.servers import free_port
 from service.operator_errors import PORT_IN_USE
+from tests.support.stack import RECORDINGS
 
-RECORDINGS = str(Path(sys.executable).parent / "recordings")
 READY = "Press Ctrl-C to stop."
 
 

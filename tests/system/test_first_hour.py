@@ -8,6 +8,7 @@ import httpx
 
 from service.settings import Settings
 from service.sids import new_sid
+from tests.support.clients import Account
 
 
 def test_front_page_and_docs_are_served_with_nothing_from_elsewhere(client: httpx.Client) -> None:
@@ -24,9 +25,9 @@ def test_front_page_and_docs_are_served_with_nothing_from_elsewhere(client: http
 
 
 def test_ingest_refusals_say_what_to_do(
-    client: httpx.Client, settings: Settings, account: object, demo_wav: bytes
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
-    url = f"/internal/Accounts/{account.sid}/Recordings.json"  # type: ignore[attr-defined]
+    url = f"/internal/Accounts/{account.sid}/Recordings.json"
     params = {"CallSid": new_sid("CA")}
     wrong = client.post(
         url, params=params, content=demo_wav, headers={"Authorization": "Bearer no"}

@@ -21,7 +21,8 @@ from schemathesis.specs.openapi.checks import (
 
 from service.faces.v2010.document import openapi_document
 from service.settings import Settings
-from tests.integration.face2010 import AccountLike, make_account, upload
+from tests.support.api2010 import upload
+from tests.support.clients import Account, new_account
 
 CHECKS = [
     not_a_server_error,
@@ -37,9 +38,9 @@ _turn = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def target(server, settings: Settings, demo_wav: bytes) -> tuple[AccountLike, str, str]:  # type: ignore[no-untyped-def]
+def target(server, settings: Settings, demo_wav: bytes) -> tuple[Account, str, str]:  # type: ignore[no-untyped-def]
     """An account with a recording of a known call, so generated requests reach real rows."""
-    account = make_account(settings, "fuzz 2010")
+    account = new_account(settings.database_url)
     call = "CA" + "5" * 32
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
         recording = upload(http, settings, account, demo_wav, call_sid=call).json()["sid"]
@@ -55,7 +56,7 @@ def target(server, settings: Settings, demo_wav: bytes) -> tuple[AccountLike, st
 @given(data=st.data())
 def test_face_conforms_to_its_document(
     server,
-    target: tuple[AccountLike, str, str],
+    target: tuple[Account, str, str],
     label: str,
     data: st.DataObject,  # type: ignore[no-untyped-def]
 ) -> None:

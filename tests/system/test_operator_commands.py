@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
 import sys
 import time
-from pathlib import Path
-from types import SimpleNamespace
 
 import asyncpg
 import httpx
@@ -23,25 +20,15 @@ from service.operator_errors import (
     STORAGE_UNREACHABLE,
 )
 from service.recordings.objects import object_key
-from service.settings import Settings, settings_env
-
-RECORDINGS = str(Path(sys.executable).parent / "recordings")
+from service.settings import Settings
+from tests.support.clients import Account, Ingest
+from tests.support.stack import RECORDINGS, recordings_env, run_recordings
 
 
 def run_cli(
     settings: Settings, *args: str, extra: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECORDINGS_", "AWS_"))}
-    env.update(settings_env(settings))
-    env.update(extra or {})
-    return subprocess.run(
-        [RECORDINGS, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_recordings(settings, *args, check=False, **(extra or {}))
 
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -120,7 +107,7 @@ def test_help_and_version_answer_without_loading_the_service() -> None:
 
 
 def test_accounts_list_rotate_and_delete(
-    settings: Settings, client: httpx.Client, ingest: object
+    settings: Settings, client: httpx.Client, ingest: Ingest
 ) -> None:
     created = run_cli(settings, "accounts", "create", "--json", "--name", "rotating")
     assert created.returncode == 0, created.stderr
@@ -140,7 +127,7 @@ def test_accounts_list_rotate_and_delete(
     assert client.get(base, auth=(sid, old_token)).status_code == 401
     assert client.get(base, auth=(sid, new_token)).status_code == 200
 
-    upload = ingest(SimpleNamespace(sid=sid))  # type: ignore[operator]
+    upload = ingest(Account(sid, new_token))
     rec = upload.json()["sid"]
     assert client.get(f"{base}/{rec}.wav").status_code == 200
 
@@ -176,9 +163,9 @@ def test_accounts_list_rotate_and_delete(
 
 @pytest.mark.parametrize("flag", ["--metrics-port", "env", "token"])
 def test_worker_serves_its_transcodes_on_its_metrics_port(
-    settings: Settings, ingest: object, account: object, flag: str
+    settings: Settings, ingest: Ingest, account: Account, flag: str
 ) -> None:
-    sid = ingest(account).json()["sid"]  # type: ignore[operator]
+    sid = ingest(account).json()["sid"]
     port = free_port()
     args = ["worker"]
     extra = {"RECORDINGS_WORKER_METRICS_HOST": "127.0.0.1"}
@@ -190,9 +177,7 @@ def test_worker_serves_its_transcodes_on_its_metrics_port(
     if flag == "token":
         extra["RECORDINGS_METRICS_TOKEN"] = "scrape-secret"
         headers = {"Authorization": "Bearer scrape-secret"}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECORDINGS_", "AWS_"))}
-    env.update(settings_env(settings))
-    env.update(extra)
+    env = recordings_env(settings, **extra)
     worker = subprocess.Popen(
         [RECORDINGS, *args],
         env=env,

@@ -17,7 +17,8 @@ import pytest
 
 from service.settings import Settings
 from service.sids import new_sid
-from tests.integration.face2010 import AccountLike, upload
+from tests.support.api2010 import upload
+from tests.support.clients import Account
 
 SCRIPT = Path(__file__).with_name("twilio_node_script.js")
 
@@ -63,8 +64,8 @@ def test_twilio_node_lists_pages_filters_fetches_and_deletes(
     server,  # type: ignore[no-untyped-def]
     client: httpx.Client,
     settings: Settings,
-    account: AccountLike,
-    other_account: AccountLike,
+    account: Account,
+    other_account: Account,
     demo_wav: bytes,
 ) -> None:
     call, conference = new_sid("CA"), new_sid("CF")

@@ -14,10 +14,11 @@ from twilio.rest import Client
 
 from service.settings import Settings
 from service.sids import new_sid
-from tests.integration.face2010 import AccountLike, upload
+from tests.support.api2010 import upload
+from tests.support.clients import Account
 
 
-def twilio_client(base_url: str, account: AccountLike, token: str | None = None) -> Client:
+def twilio_client(base_url: str, account: Account, token: str | None = None) -> Client:
     # An empty environment: TWILIO_EDGE/TWILIO_REGION, if set, would rewrite the host.
     client = Client(account.sid, token or account.token, environment={})
     client.api.base_url = base_url
@@ -25,14 +26,14 @@ def twilio_client(base_url: str, account: AccountLike, token: str | None = None)
 
 
 @pytest.fixture
-def twilio(server, account: AccountLike) -> Iterator[Client]:  # type: ignore[no-untyped-def]
+def twilio(server, account: Account) -> Iterator[Client]:  # type: ignore[no-untyped-def]
     yield twilio_client(server.base_url, account)
 
 
 def recordings_at(
     client: httpx.Client,
     settings: Settings,
-    account: AccountLike,
+    account: Account,
     wav: bytes,
     moments: list[str],
     **extra: str,
@@ -46,7 +47,7 @@ def recordings_at(
 
 
 def test_list_and_stream_see_every_recording_once_newest_first(
-    twilio: Client, client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    twilio: Client, client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     expected = recordings_at(
         client, settings, account, demo_wav, [f"2021-04-0{d}T08:00:00Z" for d in range(1, 8)]
@@ -61,7 +62,7 @@ def test_list_and_stream_see_every_recording_once_newest_first(
 
 
 def test_page_next_page_and_previous_page(
-    twilio: Client, client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    twilio: Client, client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     expected = recordings_at(
         client, settings, account, demo_wav, [f"2021-05-0{d}T08:00:00Z" for d in range(1, 8)]
@@ -80,7 +81,7 @@ def test_page_next_page_and_previous_page(
 
 
 def test_every_filter_through_the_librarys_own_arguments(
-    twilio: Client, client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    twilio: Client, client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     call, conference = new_sid("CA"), new_sid("CF")
     moments = [
@@ -132,7 +133,7 @@ def test_every_filter_through_the_librarys_own_arguments(
 
 
 def test_call_scoped_list_and_fetch(
-    twilio: Client, client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    twilio: Client, client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     call = new_sid("CA")
     expected = recordings_at(
@@ -160,7 +161,7 @@ def test_fetch_gives_every_field_its_type(
     twilio: Client,
     client: httpx.Client,
     settings: Settings,
-    account: AccountLike,
+    account: Account,
     demo_wav: bytes,  # type: ignore[no-untyped-def]
 ) -> None:
     call, conference = new_sid("CA"), new_sid("CF")
@@ -201,7 +202,7 @@ def test_fetch_gives_every_field_its_type(
 
 
 def test_delete_then_fetch_and_include_soft_deleted(
-    twilio: Client, client: httpx.Client, settings: Settings, account: AccountLike, demo_wav: bytes
+    twilio: Client, client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
     kept, sid = recordings_at(
         client, settings, account, demo_wav, ["2021-08-02T00:00:00Z", "2021-08-01T00:00:00Z"]
@@ -226,8 +227,8 @@ def test_wrong_token_and_another_account(
     server,
     client: httpx.Client,
     settings: Settings,
-    account: AccountLike,
-    other_account: AccountLike,
+    account: Account,
+    other_account: Account,
     demo_wav: bytes,  # type: ignore[no-untyped-def]
 ) -> None:
     sid = upload(client, settings, account, demo_wav).json()["sid"]
@@ -252,7 +253,7 @@ def test_media_url_serves_the_uploaded_bytes_and_an_mp3(
     twilio: Client,
     client: httpx.Client,
     settings: Settings,
-    account: AccountLike,
+    account: Account,
     demo_wav: bytes,
     tmp_path: Path,
 ) -> None:

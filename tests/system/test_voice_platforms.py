@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from service.settings import Settings
+from tests.support.clients import Account
+from tests.support.stack import ServerThread
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "voice-platforms" / "recordings-post"
@@ -59,9 +61,9 @@ def post(file: Path, call_id: str, env: dict[str, str]) -> subprocess.CompletedP
 def test_platform_recordings_arrive_through_the_post_script(
     tmp_path: Path,
     settings: Settings,
-    server: object,
+    server: ServerThread,
     client: httpx.Client,
-    account: object,
+    account: Account,
     platform: str,
     call_id: str,
     rate: int,
@@ -74,9 +76,9 @@ def test_platform_recordings_arrive_through_the_post_script(
     )
     original = file.read_bytes()
     env = {
-        "RECORDINGS_URL": server.base_url,  # type: ignore[attr-defined]
+        "RECORDINGS_URL": server.base_url,
         "RECORDINGS_INGEST_TOKEN": settings.ingest_token or "",
-        "RECORDINGS_ACCOUNT_SID": account.sid,  # type: ignore[attr-defined]
+        "RECORDINGS_ACCOUNT_SID": account.sid,
         "RECORDINGS_DELETE_AFTER": "true",
     }
     result = post(file, call_id, env)
@@ -89,7 +91,7 @@ def test_platform_recordings_arrive_through_the_post_script(
         want = "CA" + call_id.replace("-", "").lower()
     else:
         want = "CA" + hashlib.sha256(call_id.encode()).hexdigest()[:32]
-    base = f"/2008-08-01/Accounts/{account.sid}/Recordings"  # type: ignore[attr-defined]
+    base = f"/2008-08-01/Accounts/{account.sid}/Recordings"
     meta = client.get(f"{base}/{sid}.json").json()
     assert meta["call_sid"] == want
     assert meta["duration"] == "5"
@@ -99,15 +101,15 @@ def test_platform_recordings_arrive_through_the_post_script(
 
 
 def test_a_refused_upload_keeps_the_file_and_fails(
-    tmp_path: Path, settings: Settings, server: object, account: object
+    tmp_path: Path, settings: Settings, server: ServerThread, account: Account
 ) -> None:
     file = platform_file(
         settings.ffmpeg_path, tmp_path / "1732912345.19.wav", rate=8000, channels=1, seconds=1
     )
     env = {
-        "RECORDINGS_URL": server.base_url,  # type: ignore[attr-defined]
+        "RECORDINGS_URL": server.base_url,
         "RECORDINGS_INGEST_TOKEN": "wrong",
-        "RECORDINGS_ACCOUNT_SID": account.sid,  # type: ignore[attr-defined]
+        "RECORDINGS_ACCOUNT_SID": account.sid,
         "RECORDINGS_DELETE_AFTER": "true",
     }
     result = post(file, "1732912345.19", env)

@@ -1,0 +1,182 @@
+"""Real servers for the tests: PostgreSQL, SeaweedFS S3, and the service itself, in-process under
+uvicorn or as a `recordings serve` process, each on a free loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager, suppress
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from db.migrations import apply_migrations
+from devstack.dev import stack_settings
+from devstack.servers import EmbeddedPostgres, EmbeddedS3, free_port
+from service.app import create_app
+from service.http.server import server_options
+from service.mp3.queue import install_queue
+from service.services import storage_config
+from service.settings import Settings, settings_env
+from storage.client import open_storage
+from tests.support.clients import INGEST_TOKEN
+from tests.support.processes import running_process
+
+# The console script of the environment the tests run in.
+RECORDINGS = str(Path(sys.executable).parent / "recordings")
+
+
+@contextmanager
+def running_postgres() -> Iterator[EmbeddedPostgres]:
+    """A migrated PostgreSQL in its own directory under /tmp.
+
+    Not under pytest's tmp_path: another pytest run resets that tree to mode 0700, and the
+    server (which runs as an unprivileged user when the tests run as root) would lose its data.
+    """
+    root = Path(tempfile.mkdtemp(prefix="recordings-pg-"))
+    server = EmbeddedPostgres(root / "data")
+    try:
+        server.start()
+        asyncio.run(apply_migrations(server.dsn))
+        asyncio.run(install_queue(server.dsn))
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def running_s3(data_dir: Path) -> Iterator[EmbeddedS3]:
+    """A SeaweedFS S3 server keeping its data in ``data_dir``."""
+    server = EmbeddedS3(data_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def make_settings(postgres: EmbeddedPostgres, s3: EmbeddedS3, **overrides: object) -> Settings:
+    """The service's settings for these servers, as the tests want them unless overridden."""
+    values: dict[str, object] = {
+        "s3_bucket": "recordings-tests",
+        "ingest_token": INGEST_TOKEN,
+        "s3_timeout": 10.0,
+        "database_timeout": 5.0,
+        # Tests that want the worker's eager MP3s turn this on; the rest leave no queue behind.
+        "transcode_on_ingest": False,
+    }
+    values.update(overrides)
+    return stack_settings(postgres, s3, **values)
+
+
+def ensure_bucket(settings: Settings) -> None:
+    """Create the settings' bucket if it is missing."""
+
+    async def go() -> None:
+        async with open_storage(storage_config(settings)) as storage:
+            await storage.ensure_bucket()
+
+    asyncio.run(go())
+
+
+class ServerThread:
+    """The service under a real uvicorn, in a thread of the test process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=self.port,
+            loop="asyncio",
+            **server_options(settings),
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                self.__exit__()
+                raise RuntimeError("the service did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@contextmanager
+def serving(settings: Settings, *, timeout: float = 30.0) -> Iterator[httpx.Client]:
+    """The service in-process and a client of it, both closed even when the test fails."""
+    with ExitStack() as stack:
+        server = stack.enter_context(ServerThread(settings))
+        yield stack.enter_context(httpx.Client(base_url=server.base_url, timeout=timeout))
+
+
+def recordings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a `recordings` process with these settings (and ``extra``), and no
+    RECORDINGS_ or AWS_ variable leaking in from the test's own environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECORDINGS_", "AWS_"))}
+    env.update(settings_env(settings))
+    env.update(extra)
+    return env
+
+
+def run_recordings(
+    settings: Settings, *args: str, check: bool = True, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """`recordings ARGS` as an operator runs it, configured by these settings (and ``extra``
+    variables); with ``check``, it must succeed."""
+    result = subprocess.run(
+        [RECORDINGS, *args],
+        env=recordings_env(settings, **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def answers(base_url: str) -> bool:
+    """Whether the service at ``base_url`` says it is alive."""
+    with suppress(httpx.TransportError):
+        return httpx.get(base_url + "/healthz", timeout=1).status_code == 200
+    return False
+
+
+@contextmanager
+def recordings_serve(env: Mapping[str, str], log: Path, *, timeout: float = 30.0) -> Iterator[str]:
+    """`recordings serve` on a free loopback port: its base URL once /healthz answers 200.
+
+    The process is stopped and reaped after the block, also when the test fails.
+    """
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with running_process(
+        [RECORDINGS, "serve", "--port", str(port)],
+        log=log,
+        env=env,
+        ready=lambda: answers(base_url),
+        timeout=timeout,
+    ):
+        yield base_url

@@ -1,0 +1,102 @@
+"""settings_env: the environment that gives another process (`recordings serve`, the worker, a
+replica) exactly these settings."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic_core import PydanticUndefined
+
+from service.settings import Settings, settings_env
+
+NON_DEFAULTS: dict[str, object] = {
+    "database_url": "postgresql://u:p%40ss@127.0.0.1:6543/other",
+    "database_pool_size": 3,
+    "database_timeout": 2.5,
+    "s3_endpoint_url": "http://127.0.0.1:9333",
+    "s3_bucket": "other-bucket",
+    "s3_access_key_id": "key id",
+    "s3_secret_access_key": "s3cr=t with spaces",
+    "s3_region": "eu-west-3",
+    "s3_key_prefix": "tenant-7/",
+    "s3_max_connections": 7,
+    "s3_timeout": 0.25,
+    "ingest_token": "ingest-token",
+    "max_upload_bytes": 12345,
+    "max_header_bytes": 8192,
+    "tmp_dir": "/var/tmp/recordings",
+    "ffmpeg": "/opt/ffmpeg/bin/ffmpeg",
+    "ffmpeg_timeout": 12.5,
+    "ffmpeg_max_processes": 5,
+    "ffmpeg_max_waiting": 0,
+    "transcode_on_ingest": False,
+    "media_delivery": "redirect",
+    "presign_endpoint_url": "https://media.example",
+    "presign_expires": 60,
+    "gc_grace_seconds": 0,
+    "deleted_retention_seconds": 86400,
+    "log_format": "text",
+    "log_level": "DEBUG",
+    "access_log": False,
+    "stream_chunk_bytes": 8192,
+    "s3_pool_timeout": 0.5,
+    "head_timeout_seconds": 3.5,
+    "body_idle_timeout_seconds": 4.5,
+    "keep_alive_seconds": 1.5,
+    "stream_send_timeout_seconds": 9.0,
+    "stream_release_after_seconds": 0.75,
+    "max_streams_per_client": 3,
+    "worker_metrics_port": 9109,
+    "worker_metrics_host": "127.0.0.1",
+    "metrics_token": "scrape token",
+    "public_url": "https://media.example.com/calls",
+    "soft_delete_retention_days": 7,
+}
+
+
+def from_environment(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The settings a process started with ``env`` reads (no .env file, nothing else set)."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(f"RECORDINGS_{name.upper()}", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_the_variables_carry_the_settings_prefix() -> None:
+    assert Settings.model_config["env_prefix"] == "RECORDINGS_"
+    env = settings_env(Settings(**NON_DEFAULTS))  # type: ignore[arg-type]
+    assert set(env) == {f"RECORDINGS_{name.upper()}" for name in Settings.model_fields}
+    assert env["RECORDINGS_TRANSCODE_ON_INGEST"] == "false"
+    assert env["RECORDINGS_ACCESS_LOG"] == "false"
+
+
+def test_the_non_defaults_cover_every_setting() -> None:
+    # A new setting must be added above, so that its round trip is tested too.
+    assert set(NON_DEFAULTS) == set(Settings.model_fields)
+    for name, field in Settings.model_fields.items():
+        assert field.default is not PydanticUndefined, name
+        assert NON_DEFAULTS[name] != field.default, name
+
+
+def test_defaults_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = from_environment({}, monkeypatch)
+    env = settings_env(defaults)
+    # Unset settings (None) are left out rather than passed as a string.
+    assert "RECORDINGS_S3_ENDPOINT_URL" not in env and "RECORDINGS_FFMPEG" not in env
+    again = from_environment(env, monkeypatch)
+    assert again == defaults
+    assert again.model_dump() == defaults.model_dump()
+
+
+def test_non_defaults_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    chosen = Settings(_env_file=None, **NON_DEFAULTS)  # type: ignore[arg-type]
+    again = from_environment(settings_env(chosen), monkeypatch)
+    assert again == chosen
+    assert again.model_dump() == NON_DEFAULTS
+
+
+def test_a_round_trip_changes_no_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    chosen = Settings(_env_file=None, **NON_DEFAULTS)  # type: ignore[arg-type]
+    again = from_environment(settings_env(chosen), monkeypatch)
+    for name in Settings.model_fields:
+        assert type(getattr(again, name)) is type(getattr(chosen, name)), name
