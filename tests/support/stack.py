@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from db.migrations import apply_migrations
 from devstack.dev import stack_settings
@@ -91,12 +92,12 @@ def ensure_bucket(settings: Settings) -> None:
 class ServerThread:
     """The service under a real uvicorn, in a thread of the test process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app: FastAPI | None = None) -> None:
         self.settings = settings
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(settings),
+            app or create_app(settings),
             host="127.0.0.1",
             port=self.port,
             loop="asyncio",
