@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from db.pool import Pool, open_pool
+from service.audio.ffmpeg import FfmpegSlots
 from service.limits import ClientSlots
 from service.metrics import Metrics
 from service.mp3.transcoder import Transcoder
@@ -23,6 +24,7 @@ class Services:
     storage: Storage
     catalog: Catalog
     transcoder: Transcoder
+    ffmpeg_slots: FfmpegSlots
     metrics: Metrics
     # Open media streams per client address, in this process.
     client_streams: ClientSlots
@@ -59,9 +61,12 @@ async def open_services(
             )
         )
         storage = await stack.enter_async_context(open_storage(storage_config(settings)))
+        # Uploads to normalise and MP3s to make share the process's ffmpeg processes.
+        ffmpeg_slots = FfmpegSlots(settings.ffmpeg_max_processes, settings.ffmpeg_max_waiting)
         transcoder = Transcoder(
             pool,
             storage,
+            slots=ffmpeg_slots,
             ffmpeg=lambda: settings.ffmpeg_path,
             timeout=settings.ffmpeg_timeout,
             max_processes=settings.ffmpeg_max_processes,
@@ -81,6 +86,7 @@ async def open_services(
             storage=storage,
             catalog=catalog,
             transcoder=transcoder,
+            ffmpeg_slots=ffmpeg_slots,
             metrics=metrics,
             client_streams=ClientSlots(settings.max_streams_per_client),
         )

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
 
     ingest_token: str | None = None
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
+    # Longer recordings are refused; it also bounds what decoding an upload may write to disk.
+    max_duration_seconds: int = Field(default=4 * 3600, ge=1)
     max_header_bytes: int = Field(default=64 * 1024, ge=4096)
     # A request's head must arrive within this (and a silent new connection is closed then).
     head_timeout_seconds: float = Field(default=10.0, gt=0)

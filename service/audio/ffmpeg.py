@@ -6,12 +6,40 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 STDERR_TAIL = 4 * 1024
+
+
+class FfmpegBusy(Exception):
+    """Every ffmpeg slot of this process is taken and too many runs already wait for one."""
+
+
+class FfmpegSlots:
+    """The ffmpeg processes one process may run at once, shared by every kind of run (MP3s,
+    uploads to normalise), and how many runs may wait for a turn before the next is refused."""
+
+    def __init__(self, max_processes: int, max_waiting: int) -> None:
+        self._free = asyncio.Semaphore(max_processes)
+        self._max_waiting = max_waiting
+        self._waiting = 0
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self._free.locked() and self._waiting >= self._max_waiting:
+            raise FfmpegBusy()
+        self._waiting += 1
+        try:
+            await self._free.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._free.release()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ whose header we have checked against the file size, never from a container's cla
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import struct
 import uuid
@@ -17,7 +18,7 @@ from typing import BinaryIO, cast
 
 import ffmpeg as ffmpeg_lib  # type: ignore[import-untyped, unused-ignore]
 
-from service.audio.ffmpeg import run_ffmpeg
+from service.audio.ffmpeg import FfmpegSlots, run_ffmpeg
 
 __all__ = ("AudioError", "AudioInfo", "parse_pcm_wav", "prepare_wav")
 
@@ -26,6 +27,8 @@ MAX_SAMPLE_RATE = 384_000
 # Normalised output never exceeds this: telephony audio gains nothing above it and it
 # keeps stored files (and playback bandwidth) bounded.
 MAX_OUTPUT_SAMPLE_RATE = 48_000
+# Calls are mono or one channel per party; more channels are mixed down to two.
+MAX_OUTPUT_CHANNELS = 2
 MAX_CHANNELS = 8
 
 _WAVE_FORMAT_PCM = 0x0001
@@ -198,39 +201,60 @@ def parse_pcm_wav(path: Path) -> AudioInfo | None:
 
 
 async def prepare_wav(
-    src: Path, workdir: Path, *, ffmpeg: str, timeout: float = 120.0
+    src: Path,
+    workdir: Path,
+    *,
+    ffmpeg: str,
+    timeout: float = 120.0,
+    max_seconds: float = 4 * 3600,
+    slots: FfmpegSlots | None = None,
 ) -> tuple[Path, AudioInfo]:
     """Return a browser-playable PCM WAV for ``src`` and its measured layout.
 
     ``src`` itself is returned when it already qualifies, so stored bytes match the upload.
     Otherwise a new file in ``workdir`` is returned; the caller owns and must delete it.
-    Raises AudioError when the upload is not usable audio.
+    Anything else is decoded at most to ``MAX_OUTPUT_CHANNELS`` channels, ``MAX_OUTPUT_SAMPLE_RATE``
+    and ``max_seconds``: a few KB of FLAC may claim hours of 8-channel 384 kHz audio, and
+    its decoded size, not the upload's, is what fills a disk. Raises AudioError when the upload
+    is not usable audio, FfmpegBusy when ``slots`` has too many runs waiting.
     """
     info = await asyncio.to_thread(parse_pcm_wav, src)
     if info is not None:
+        if info.duration_seconds > max_seconds:
+            raise AudioError(_too_long(max_seconds))
         return src, info
 
     deadline = asyncio.get_running_loop().time() + timeout
-    dst = await _transcode(src, workdir, ffmpeg=ffmpeg, deadline=deadline, sample_rate=None)
+    async with slots.slot() if slots else contextlib.nullcontext():
+        # A few milliseconds of the source tell its layout (there is no ffprobe in the wheel);
+        # the full decode then asks ffmpeg for the capped layout directly.
+        probe = await _transcode(src, workdir, ffmpeg=ffmpeg, deadline=deadline, seconds=0.05)
+        try:
+            layout = await _check_output(probe)
+        finally:
+            await asyncio.to_thread(probe.unlink, missing_ok=True)
+        dst = await _transcode(
+            src,
+            workdir,
+            ffmpeg=ffmpeg,
+            deadline=deadline,
+            sample_rate=min(layout.sample_rate, MAX_OUTPUT_SAMPLE_RATE),
+            channels=min(layout.channels, MAX_OUTPUT_CHANNELS),
+            # One second over the limit is enough to tell that the recording is too long.
+            seconds=max_seconds + 1,
+        )
     try:
         info = await _check_output(dst)
-        if info.sample_rate > MAX_OUTPUT_SAMPLE_RATE:
-            # The source rate is only known after decoding (there is no ffprobe in the
-            # wheel), so resampling is a second pass over our own, already trusted WAV.
-            capped = await _transcode(
-                dst,
-                workdir,
-                ffmpeg=ffmpeg,
-                deadline=deadline,
-                sample_rate=MAX_OUTPUT_SAMPLE_RATE,
-            )
-            await asyncio.to_thread(dst.unlink, missing_ok=True)
-            dst = capped
-            info = await _check_output(dst)
+        if info.duration_seconds > max_seconds:
+            raise AudioError(_too_long(max_seconds))
     except BaseException:
         await asyncio.shield(asyncio.to_thread(dst.unlink, missing_ok=True))
         raise
     return dst, info
+
+
+def _too_long(max_seconds: float) -> str:
+    return f"The uploaded audio is longer than the limit of {max_seconds:.0f} seconds"
 
 
 async def _check_output(path: Path) -> AudioInfo:
@@ -246,7 +270,13 @@ async def _check_output(path: Path) -> AudioInfo:
     return info
 
 
-def _build_args(ffmpeg: str, dst: Path, sample_rate: int | None) -> list[str]:
+def _build_args(
+    ffmpeg: str,
+    dst: Path,
+    sample_rate: int | None,
+    channels: int | None = None,
+    seconds: float | None = None,
+) -> list[str]:
     out_opts: dict[str, object] = {
         "vn": None,
         "sn": None,
@@ -259,6 +289,10 @@ def _build_args(ffmpeg: str, dst: Path, sample_rate: int | None) -> list[str]:
     }
     if sample_rate is not None:
         out_opts["ar"] = sample_rate
+    if channels is not None:
+        out_opts["ac"] = channels
+    if seconds is not None:
+        out_opts["t"] = seconds
     # The upload is stdin itself, read through the fd protocol only: seekable, so an MP4 whose
     # index follows its data decodes, while a playlist or concat list in the upload has no way
     # to make ffmpeg open local files or URLs.
@@ -271,13 +305,21 @@ def _build_args(ffmpeg: str, dst: Path, sample_rate: int | None) -> list[str]:
 
 
 async def _transcode(
-    src: Path, workdir: Path, *, ffmpeg: str, deadline: float, sample_rate: int | None
+    src: Path,
+    workdir: Path,
+    *,
+    ffmpeg: str,
+    deadline: float,
+    sample_rate: int | None = None,
+    channels: int | None = None,
+    seconds: float | None = None,
 ) -> Path:
     # Naming only, no I/O: a cancellation before ffmpeg starts then has nothing to clean up.
     dst = workdir / f"audio-{uuid.uuid4().hex}.wav"
     try:
         remaining = deadline - asyncio.get_running_loop().time()
-        result = await run_ffmpeg(_build_args(ffmpeg, dst, sample_rate), src, timeout=remaining)
+        args = _build_args(ffmpeg, dst, sample_rate, channels, seconds)
+        result = await run_ffmpeg(args, src, timeout=remaining)
         returncode, stderr = result.returncode, result.stderr
         if returncode is None:
             raise AudioError(_MSG_TIMEOUT, stderr)

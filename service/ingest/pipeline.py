@@ -56,7 +56,12 @@ async def ingest_file(services: Services, upload: Upload, source: Path, workdir:
     """
     settings, storage = services.settings, services.storage
     wav, info = await prepare_wav(
-        source, workdir, ffmpeg=settings.ffmpeg_path, timeout=settings.ffmpeg_timeout
+        source,
+        workdir,
+        ffmpeg=settings.ffmpeg_path,
+        timeout=settings.ffmpeg_timeout,
+        max_seconds=settings.max_duration_seconds,
+        slots=services.ffmpeg_slots,
     )
     etag = await anyio.to_thread.run_sync(file_etag, wav)
     size = wav.stat().st_size

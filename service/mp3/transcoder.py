@@ -16,7 +16,7 @@ import ffmpeg as ffmpeg_lib
 
 from db.pool import Pool
 from db.recordings import Recording, fetch_recording_by_sid, set_mp3, set_mp3_error
-from service.audio.ffmpeg import run_ffmpeg
+from service.audio.ffmpeg import FfmpegBusy, FfmpegSlots, run_ffmpeg
 from service.recordings.objects import CONTENT_TYPES, file_etag, object_key
 from storage.client import Storage
 
@@ -109,6 +109,7 @@ class Transcoder:
         *,
         ffmpeg: Callable[[], str],
         timeout: float,
+        slots: FfmpegSlots,
         max_processes: int,
         max_waiting: int,
         tmp_dir: str | None = None,
@@ -118,7 +119,7 @@ class Transcoder:
         self._storage = storage
         self._ffmpeg = ffmpeg
         self._timeout = timeout
-        self._slots = asyncio.Semaphore(max_processes)
+        self._slots = slots
         self._capacity = max_processes + max_waiting
         self._tmp_dir = tmp_dir
         self._on_run = on_run
@@ -163,7 +164,7 @@ class Transcoder:
         delay = 0.02
         key = _lock_key(recording.sid)
         while True:
-            async with self._slots, self._pool.acquire() as conn:
+            async with self._turn(), self._pool.acquire() as conn:
                 if await conn.fetchval("SELECT pg_try_advisory_lock($1::bigint)", key):
                     try:
                         # Check the cache again: the lock's last holder may have just made it.
@@ -182,6 +183,15 @@ class Transcoder:
                 raise TranscoderBusy()
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.25)
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """One of the process's ffmpeg slots, or TranscoderBusy when too many runs wait."""
+        try:
+            async with self._slots.slot():
+                yield
+        except FfmpegBusy as exc:
+            raise TranscoderBusy() from exc
 
     async def _current(self, db: Pool, sid: str) -> Recording | None:
         """The recording if its MP3 is settled (made or failed for good), else None."""

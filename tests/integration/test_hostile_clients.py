@@ -4,9 +4,12 @@ each one now ends with the service still answering everyone else."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import psutil
@@ -19,8 +22,9 @@ from service.sids import new_sid
 from storage.client import open_storage
 from storage.errors import StorageUnavailable
 from tests.support.clients import INGEST_TOKEN, Account, new_account, upload, uploaded_sid
+from tests.support.ffmpeg import ffmpeg_children, generate, sine
 from tests.support.rows import recording_sids
-from tests.support.stack import ServerThread
+from tests.support.stack import ServerThread, serving
 from tests.support.wavs import noise_wav
 
 # Small limits, so that each attack reaches them in a second or two.
@@ -264,3 +268,69 @@ def test_no_server_header_and_trailing_slashes_are_served(
     assert answer.status_code == 200
     assert "location" not in answer.headers
     assert "server" not in answer.headers
+
+
+def test_a_decompression_bomb_is_decoded_capped_and_bounded(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # The audit's kind of file: 8 channels at 384 kHz for a minute, under 1 MB of FLAC.
+    bomb = generate(
+        settings.ffmpeg_path,
+        tmp_path / "bomb.flac",
+        "-f", "lavfi", "-i", "anullsrc=r=384000:cl=octagonal", "-t", "60", "-c:a", "flac",
+    )  # fmt: skip
+    assert bomb.stat().st_size < 2**20  # decoded whole: 368 MB
+    capped = settings.model_copy(update={"max_duration_seconds": 120})
+    with serving(capped) as http:
+        account = new_account(settings.database_url)
+        stored = upload(http, account, bomb.read_bytes()).json()
+        wav = http.get(f"{account.base}/{stored['sid']}.wav").content
+        assert stored["duration"] == "60"
+        # Two channels at 48 kHz (11.5 MB), not eight at 384 kHz (368 MB).
+        assert wav[22:24] == (2).to_bytes(2, "little")
+        assert int.from_bytes(wav[24:28], "little") == 48_000
+        assert len(wav) < 12 * 2**20
+    # Longer than RECORDINGS_MAX_DURATION_SECONDS: refused, and decoding stopped at the limit.
+    short = settings.model_copy(update={"max_duration_seconds": 20})
+    with serving(short) as http:
+        account = new_account(settings.database_url)
+        refused = upload(http, account, bomb.read_bytes(), expect=422)
+        assert "longer than the limit of 20 seconds" in refused.json()["message"]
+        assert recording_sids(settings.database_url, account.sid) == []
+
+
+def test_uploads_share_the_ffmpeg_slots_and_are_refused_past_the_queue(
+    settings: Settings, tmp_path: Path
+) -> None:
+    flac = generate(
+        settings.ffmpeg_path, tmp_path / "call.flac", *sine(44_100, 30, channels=2), "-c:a", "flac"
+    ).read_bytes()
+    one = settings.model_copy(update={"ffmpeg_max_processes": 1, "ffmpeg_max_waiting": 1})
+    most = 0
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal most
+        while not done.is_set():
+            most = max(most, len(ffmpeg_children()))
+            time.sleep(0.005)
+
+    with serving(one) as http:
+        account = new_account(settings.database_url)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            with concurrent.futures.ThreadPoolExecutor(6) as pool:
+                answers = list(
+                    pool.map(lambda _: upload(http, account, flac, expect=None), range(6))
+                )
+        finally:
+            done.set()
+            watcher.join()
+    statuses = sorted(a.status_code for a in answers)
+    assert most == 1  # never more than RECORDINGS_FFMPEG_MAX_PROCESSES at once
+    assert 201 in statuses and 503 in statuses, statuses
+    assert set(statuses) <= {201, 503}
+    assert all(a.headers.get("retry-after") for a in answers if a.status_code == 503)
+    stored = recording_sids(settings.database_url, account.sid)
+    assert len(stored) == statuses.count(201)

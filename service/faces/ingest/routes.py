@@ -14,12 +14,14 @@ from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
 
 from db.accounts import fetch_account
+from service.audio.ffmpeg import FfmpegBusy
 from service.audio.probe import AudioError
 from service.errors import (
     BadRequest,
     InsufficientStorage,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     TokenRequired,
     UnprocessableAudio,
     UnsupportedMediaType,
@@ -27,6 +29,7 @@ from service.errors import (
 from service.faces.ingest.openapi import INGEST_PARAMETERS, INGEST_POST
 from service.faces.v2008.responses import render_recording, split_suffix
 from service.http.deps import ServicesDep
+from service.http.disconnects import unless_disconnected
 from service.http.query import parse_query_string
 from service.ingest.pipeline import DEFAULT_SOURCE, SOURCES, Upload, ingest_file
 from service.sids import is_account_sid, is_call_sid, is_conference_sid
@@ -138,8 +141,15 @@ async def ingest_recording(
         if size == 0:
             raise BadRequest("The request body is empty: send the audio as the body")
         try:
-            recording = await ingest_file(services, upload, source, workdir)
+            # A platform that gave up waiting retries: finishing this one would store it twice.
+            recording = await unless_disconnected(
+                request, ingest_file(services, upload, source, workdir)
+            )
         except AudioError as exc:
             log.warning("rejected upload for %s: %s (%s)", account_sid, exc.message, exc.detail)
             raise UnprocessableAudio(exc.message) from exc
+        except FfmpegBusy as exc:
+            raise ServiceUnavailable(
+                "Too many uploads are being decoded; try again shortly", retry_after=2
+            ) from exc
     return render_recording(recording, fmt, status_code=201)
