@@ -75,8 +75,7 @@ async def list_accounts(pool: Pool) -> list[tuple[Account, int]]:
 async def set_token(pool: Pool, sid: str, *, token_salt: bytes, token_hash: bytes) -> bool:
     """Replace an account's token hash; False when there is no such account."""
     status = await pool.execute(
-        "UPDATE accounts SET token_salt = $2, token_hash = $3, date_updated = now()"
-        " WHERE sid = $1",
+        "UPDATE accounts SET token_salt = $2, token_hash = $3, date_updated = now() WHERE sid = $1",
         sid,
         token_salt,
         token_hash,

@@ -355,7 +355,8 @@ def gc(settings: Settings, grace: int | None) -> None:
             f"purged {report.purged_recordings} deleted recordings' objects, "
             f"forgot {report.forgotten_recordings} past the soft-delete window, "
             f"removed {report.orphans_removed} orphaned objects of {report.objects_scanned}, "
-            f"aborted {report.uploads_aborted} unfinished uploads"
+            f"aborted {report.uploads_aborted} unfinished uploads, "
+            f"forgot {report.keys_forgotten} idempotency keys past their day"
         )
 
     click.echo(_run(go()))

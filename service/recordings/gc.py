@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from db.ingest_keys import KEEP_FOR, forget_keys
 from db.pool import Pool
 from db.recordings import existing_sids, forget_tombstones, list_tombstones
 from service.recordings.catalog import SOFT_DELETE_RETENTION, remove_objects
@@ -24,6 +25,7 @@ class GcReport:
     orphans_removed: int = 0
     objects_scanned: int = 0
     uploads_aborted: int = 0
+    keys_forgotten: int = 0
 
 
 async def purge_tombstones(pool: Pool, storage: Storage, *, retention: timedelta) -> int:
@@ -108,4 +110,5 @@ async def collect_garbage(
         pool, storage, grace=grace
     )
     report.uploads_aborted = await abort_stale_uploads(storage, grace=grace)
+    report.keys_forgotten = await forget_keys(pool, older_than=datetime.now(UTC) - KEEP_FOR)
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import hmac
 import logging
 import tempfile
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
 
 from db.accounts import fetch_account
+from db.recordings import Recording
 from service.audio.ffmpeg import FfmpegBusy
 from service.audio.probe import AudioError
 from service.errors import (
@@ -31,7 +33,9 @@ from service.faces.v2008.responses import render_recording, split_suffix
 from service.http.deps import ServicesDep
 from service.http.disconnects import unless_disconnected
 from service.http.query import parse_query_string
+from service.ingest import idempotency
 from service.ingest.pipeline import DEFAULT_SOURCE, SOURCES, Upload, ingest_file
+from service.services import Services
 from service.sids import is_account_sid, is_call_sid, is_conference_sid
 from service.timestamps import InvalidTimestamp, parse_timestamp
 
@@ -40,6 +44,8 @@ router = APIRouter()
 # What a browser form or `curl -F` sends: the audio wrapped, which ffmpeg cannot decode. (A
 # urlencoded type says nothing: `curl --data-binary` labels raw bytes so by default.)
 _FORMS = ("multipart/",)
+# How long a retry waits for the first request with its Idempotency-Key to answer.
+KEY_WAIT_SECONDS = 60.0
 
 
 def _check_token(expected: str | None, header: str | None) -> None:
@@ -52,15 +58,17 @@ def _check_token(expected: str | None, header: str | None) -> None:
         raise TokenRequired()
 
 
-async def _spool(request: Request, target: Path, limit: int) -> int:
-    """Write the streamed body to disk, never more than ``limit`` bytes."""
+async def _spool(request: Request, target: Path, limit: int) -> tuple[int, bytes]:
+    """Write the streamed body to disk, never more than ``limit`` bytes; its size and SHA-256."""
     written = 0
+    digest = hashlib.sha256()
     try:
         async with await anyio.open_file(target, "wb") as out:
             async for chunk in request.stream():
                 written += len(chunk)
                 if written > limit:
                     raise PayloadTooLarge(f"The upload exceeds the limit of {limit} bytes")
+                digest.update(chunk)
                 await out.write(chunk)
     except ClientDisconnect as exc:
         raise BadRequest("The upload was cut short") from exc
@@ -68,7 +76,7 @@ async def _spool(request: Request, target: Path, limit: int) -> int:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise InsufficientStorage() from exc
         raise
-    return written
+    return written, digest.digest()
 
 
 def _timestamp(params: dict[str, str], name: str) -> datetime | None:
@@ -131,25 +139,57 @@ async def ingest_recording(
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.max_upload_bytes:
         raise PayloadTooLarge(f"The upload exceeds the limit of {settings.max_upload_bytes} bytes")
+    offered_key = request.headers.get("idempotency-key")
+    key = idempotency.check_key(offered_key) if offered_key is not None else None
     if await fetch_account(services.pool, account_sid) is None:
         raise NotFound("Unknown AccountSid")
 
     with tempfile.TemporaryDirectory(prefix="ingest-", dir=settings.tmp_dir) as tmp:
         workdir = Path(tmp)
         source = workdir / "upload"
-        size = await _spool(request, source, settings.max_upload_bytes)
+        size, digest = await _spool(request, source, settings.max_upload_bytes)
         if size == 0:
             raise BadRequest("The request body is empty: send the audio as the body")
-        try:
-            # A platform that gave up waiting retries: finishing this one would store it twice.
-            recording = await unless_disconnected(
-                request, ingest_file(services, upload, source, workdir)
+        if key is None:
+            recording = await _ingest(services, request, upload, source, workdir)
+            return render_recording(recording, fmt, status_code=201)
+        first = await idempotency.claim(
+            services.pool, account_sid, key, digest, wait=KEY_WAIT_SECONDS
+        )
+        if first is not None:
+            return Response(
+                first.body,
+                first.status,
+                media_type=first.content_type,
+                headers={"Idempotent-Replayed": "true"},
             )
-        except AudioError as exc:
-            log.warning("rejected upload for %s: %s (%s)", account_sid, exc.message, exc.detail)
-            raise UnprocessableAudio(exc.message) from exc
-        except FfmpegBusy as exc:
-            raise ServiceUnavailable(
-                "Too many uploads are being decoded; try again shortly", retry_after=2
-            ) from exc
-    return render_recording(recording, fmt, status_code=201)
+        try:
+            recording = await _ingest(services, request, upload, source, workdir)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await idempotency.release(services.pool, account_sid, key)
+            raise
+        answer = render_recording(recording, fmt, status_code=201)
+        await idempotency.remember(
+            services.pool,
+            account_sid,
+            key,
+            idempotency.Answer(answer.status_code, answer.media_type or "", bytes(answer.body)),
+        )
+        return answer
+
+
+async def _ingest(
+    services: Services, request: Request, upload: Upload, source: Path, workdir: Path
+) -> Recording:
+    """The recording ``source`` makes, or the service's error for why not."""
+    try:
+        # A platform that gave up waiting retries: finishing this one would store it twice.
+        return await unless_disconnected(request, ingest_file(services, upload, source, workdir))
+    except AudioError as exc:
+        log.warning("rejected upload for %s: %s (%s)", upload.account_sid, exc.message, exc.detail)
+        raise UnprocessableAudio(exc.message) from exc
+    except FfmpegBusy as exc:
+        raise ServiceUnavailable(
+            "Too many uploads are being decoded; try again shortly", retry_after=2
+        ) from exc
