@@ -63,6 +63,22 @@ async def set_enforce_media_auth(pool: Pool, sid: str, enforce: bool) -> bool:
     return bool(status != "UPDATE 0")
 
 
+async def fetch_cors_origins(pool: Pool, sid: str) -> list[str]:
+    """The origins allowed to read the account's media with credentials."""
+    origins = await pool.fetchval("SELECT cors_origins FROM accounts WHERE sid = $1", sid)
+    return list(origins or [])
+
+
+async def set_cors_origins(pool: Pool, sid: str, origins: list[str]) -> bool:
+    """Replace the account's allowed origins; False when there is no such account."""
+    status = await pool.execute(
+        "UPDATE accounts SET cors_origins = $2, date_updated = now() WHERE sid = $1",
+        sid,
+        origins,
+    )
+    return bool(status != "UPDATE 0")
+
+
 async def list_accounts(pool: Pool) -> list[tuple[Account, int]]:
     """Every account, oldest first, with how many live recordings it has."""
     rows = await pool.fetch(

@@ -43,6 +43,8 @@ class MediaLookup:
     enforce_media_auth: bool
     token_salt: bytes
     token_hash: bytes
+    # Origins whose pages may read the media with credentials (CORS).
+    cors_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ async def insert_recording(pool: Pool, recording: Recording) -> Recording:
 async def fetch_media(pool: Pool, account_sid: str, sid: str) -> MediaLookup | None:
     """A live recording of this account and its account's media-auth facts."""
     row = await pool.fetchrow(
-        f"SELECT {_COLUMNS}, a.enforce_media_auth, a.token_salt, a.token_hash"
+        f"SELECT {_COLUMNS}, a.enforce_media_auth, a.token_salt, a.token_hash, a.cors_origins"
         " FROM recordings r JOIN accounts a ON a.sid = r.account_sid"
         " WHERE r.account_sid = $1 AND r.sid = $2 AND r.deleted_at IS NULL",
         account_sid,
@@ -141,6 +143,7 @@ async def fetch_media(pool: Pool, account_sid: str, sid: str) -> MediaLookup | N
         enforce_media_auth=row["enforce_media_auth"],
         token_salt=bytes(row["token_salt"]),
         token_hash=bytes(row["token_hash"]),
+        cors_origins=tuple(row["cors_origins"]),
     )
 
 

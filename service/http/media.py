@@ -13,16 +13,11 @@ from starlette.types import Receive, Scope, Send
 
 from service.errors import PreconditionFailed, RangeNotSatisfiable
 from service.http.conditionals import Outcome, Validators, evaluate, if_range_allows
+from service.http.cors import CORS_HEADERS
 from service.http.ranges import ByteRange, Unsatisfiable, parse_range
 from storage.client import ObjectStream, Storage
 from storage.errors import StorageUnavailable
 
-CORS_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers": (
-        "Accept-Ranges, Content-Length, Content-Range, Content-Disposition, ETag, Last-Modified"
-    ),
-}
 # A SID's audio never changes, so caches may keep it; a day bounds how long a deleted
 # recording can outlive its DELETE in a shared cache.
 PUBLIC_CACHE = "public, max-age=86400, immutable"
@@ -142,7 +137,9 @@ async def _nothing() -> AsyncIterator[bytes]:
     yield b""
 
 
-def media_headers(media: MediaObject, *, private: bool) -> dict[str, str]:
+def media_headers(
+    media: MediaObject, *, private: bool, cors: Mapping[str, str] = CORS_HEADERS
+) -> dict[str, str]:
     """The headers every answer about this object carries (200, 206, 304, HEAD)."""
     validators = Validators(media.etag, media.last_modified)
     return {
@@ -151,11 +148,17 @@ def media_headers(media: MediaObject, *, private: bool) -> dict[str, str]:
         "Last-Modified": validators.last_modified_header,
         "Cache-Control": PRIVATE_CACHE if private else PUBLIC_CACHE,
         "Content-Disposition": f'inline; filename="{media.filename}"',
-        **CORS_HEADERS,
+        **cors,
     }
 
 
-async def redirect_response(storage: Storage, media: MediaObject, *, expires: int) -> Response:
+async def redirect_response(
+    storage: Storage,
+    media: MediaObject,
+    *,
+    expires: int,
+    cors: Mapping[str, str] = CORS_HEADERS,
+) -> Response:
     """A 307 to a presigned storage URL: storage then answers ranges and conditionals itself."""
     url = await storage.presign_get(
         media.key,
@@ -166,7 +169,7 @@ async def redirect_response(storage: Storage, media: MediaObject, *, expires: in
     # The URL expires, so neither the redirect nor its target may be cached for longer.
     return Response(
         status_code=307,
-        headers={"Location": url, "Cache-Control": "private, no-store", **CORS_HEADERS},
+        headers={"Location": url, "Cache-Control": "private, no-store", **cors},
     )
 
 
@@ -178,10 +181,11 @@ async def media_response(
     headers: Mapping[str, str],
     private: bool,
     policy: StreamPolicy,
+    cors: Mapping[str, str] = CORS_HEADERS,
 ) -> Response:
     """The 200/206/304 answer to a GET or HEAD of ``media``."""
     validators = Validators(media.etag, media.last_modified)
-    base = media_headers(media, private=private)
+    base = media_headers(media, private=private, cors=cors)
     request_headers = {k: headers[k] for k in _CONDITIONAL if k in headers}
     outcome = evaluate(request_headers, validators)
     if outcome is Outcome.NOT_MODIFIED:

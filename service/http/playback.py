@@ -6,6 +6,7 @@ from fastapi import Request, Response
 
 from db.recordings import MediaLookup, Recording
 from service.errors import NotFound, ServiceUnavailable, UnprocessableAudio
+from service.http.cors import cors_headers
 from service.http.disconnects import unless_disconnected
 from service.http.media import (
     MediaObject,
@@ -36,8 +37,11 @@ async def audio_response(
             filename=f"{recording.sid}.wav",
         )
     settings = services.settings
+    cors = cors_headers(request.headers.get("origin"), found.cors_origins)
     if settings.media_delivery == "redirect":
-        return await redirect_response(services.storage, media, expires=settings.presign_expires)
+        return await redirect_response(
+            services.storage, media, expires=settings.presign_expires, cors=cors
+        )
     client = request.client.host if request.client else "unknown"
     give_back = services.client_streams.try_take(client)
     if give_back is None:
@@ -60,6 +64,7 @@ async def audio_response(
             headers=request.headers,
             private=found.enforce_media_auth,
             policy=policy,
+            cors=cors,
         )
     except BaseException:
         give_back()

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from db import accounts
 from db.accounts import set_enforce_media_auth
 from service.accounts.registry import create_account
 from service.sids import new_sid
@@ -63,6 +64,19 @@ def set_media_auth(dsn: str, account_sid: str, enforce: bool) -> None:
         conn = await asyncpg.connect(dsn)
         try:
             assert await set_enforce_media_auth(conn, account_sid, enforce)
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
+def set_cors_origins(dsn: str, account_sid: str, origins: list[str]) -> None:
+    """Let these origins read the account's media with credentials."""
+
+    async def go() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            assert await accounts.set_cors_origins(conn, account_sid, origins)
         finally:
             await conn.close()
 

@@ -13,7 +13,8 @@ from playwright.sync_api import Response, sync_playwright
 
 from devstack.demo import write_demo_wav
 from devstack.servers import EmbeddedPostgres, EmbeddedS3, free_port
-from tests.support.clients import Account, uploaded_sid
+from service.settings import Settings
+from tests.support.clients import Account, set_cors_origins, set_media_auth, uploaded_sid
 from tests.support.stack import ServerThread, make_settings
 
 CHROMIUM = "/usr/bin/chromium"
@@ -121,3 +122,48 @@ def test_chromium_plays_and_seeks(
         rng for status, rng in statuses if status == 206 and rng and not rng.startswith("bytes=0-")
     ]
     assert seeks, f"the seek was not answered with a 206: {statuses}"
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_credentialed_fetch_of_private_media_needs_a_listed_origin(
+    api: ServerThread,
+    page_origin: str,
+    settings: Settings,
+    account: Account,
+    demo_wav: bytes,
+    listed: bool,
+) -> None:
+    with httpx.Client(base_url=api.base_url, timeout=60) as http:
+        sid = uploaded_sid(http, account, demo_wav)
+    set_media_auth(settings.database_url, account.sid, True)
+    set_cors_origins(
+        settings.database_url, account.sid, [page_origin] if listed else ["https://other.example"]
+    )
+    media_url = f"{api.base_url}{account.base}/{sid}.wav"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )  # fmt: skip
+        try:
+            page = browser.new_page()
+            page.goto(page_origin + "/")
+            result = page.evaluate(
+                """async ([url, auth]) => {
+                    try {
+                        const r = await fetch(url, {credentials: "include",
+                                                    headers: {Authorization: auth}});
+                        return {status: r.status, bytes: (await r.arrayBuffer()).byteLength};
+                    } catch (e) { return {error: String(e)}; }
+                }""",
+                [media_url, account.basic_auth],
+            )
+        finally:
+            browser.close()
+    if listed:
+        assert result.get("status") == 200 and result["bytes"] > 1000, result
+    else:
+        # The browser itself refuses: the answer does not name the page's origin.
+        assert "error" in result, result

@@ -9,8 +9,8 @@ from service.faces.v2008.openapi import INSTANCE_DELETE, INSTANCE_GET, LIST_GET,
 from service.faces.v2008.query import page_uri, parse_list_query
 from service.faces.v2008.representations import API_PREFIX, PageUris
 from service.faces.v2008.responses import render_page, render_recording, split_name, split_suffix
+from service.http.cors import preflight_response
 from service.http.deps import ServicesDep
-from service.http.media import CORS_HEADERS
 from service.http.playback import audio_response
 from service.services import Services
 
@@ -20,7 +20,6 @@ LIST_PATH = API_PREFIX + "/Accounts/{account_sid}/Recordings"
 INSTANCE_PATH = LIST_PATH + "/{name}"
 LIST_FORMATS = {"", ".xml", ".json", ".csv"}
 INSTANCE_FORMATS = {"", ".wav", ".mp3", ".xml", ".json"}
-MEDIA_ALLOW_HEADERS = "Authorization, Range, If-Range, If-None-Match, If-Modified-Since"
 
 
 @router.get(INSTANCE_PATH, summary="Fetch a recording", responses=INSTANCE_GET)
@@ -51,17 +50,10 @@ async def delete_recording(
 
 
 @router.options(INSTANCE_PATH, include_in_schema=False)
-async def preflight_recording(account_sid: str, name: str) -> Response:
-    return Response(
-        status_code=204,
-        headers={
-            **CORS_HEADERS,
-            "Allow": "GET, HEAD, DELETE, OPTIONS",
-            "Access-Control-Allow-Methods": "GET, HEAD",
-            "Access-Control-Allow-Headers": MEDIA_ALLOW_HEADERS,
-            "Access-Control-Max-Age": "86400",
-        },
-    )
+async def preflight_recording(
+    account_sid: str, name: str, request: Request, services: ServicesDep
+) -> Response:
+    return await preflight_response(services.pool, account_sid, request.headers.get("origin"))
 
 
 async def _list(account_sid: str, suffix: str, request: Request, services: Services) -> Response:

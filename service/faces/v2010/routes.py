@@ -25,8 +25,8 @@ from service.faces.v2010.representations import (
     list_json,
     recording_dict,
 )
+from service.http.cors import preflight_response
 from service.http.deps import ServicesDep
-from service.http.media import CORS_HEADERS
 from service.http.playback import audio_response
 from service.http.representations import JSON_TYPE
 from service.recordings.paging import TokenPage
@@ -40,7 +40,6 @@ ACCOUNT = "/2010-04-01/Accounts/{account_sid}"
 RECORDINGS = ACCOUNT + "/Recordings"
 CALL_RECORDINGS = ACCOUNT + "/Calls/{call_sid}/Recordings"
 MEDIA_KINDS = {"": "wav", ".wav": "wav", ".mp3": "mp3"}
-MEDIA_ALLOW_HEADERS = "Authorization, Range, If-Range, If-None-Match, If-Modified-Since"
 
 
 async def _account(services: Services, request: Request, account_sid: str) -> Account:
@@ -221,17 +220,10 @@ async def delete_recording_bare(
 
 
 @api.options(RECORDINGS + "/{name}", include_in_schema=False)
-async def preflight_media(account_sid: str, name: str) -> Response:
-    return Response(
-        status_code=204,
-        headers={
-            **CORS_HEADERS,
-            "Allow": "GET, HEAD, DELETE, OPTIONS",
-            "Access-Control-Allow-Methods": "GET, HEAD",
-            "Access-Control-Allow-Headers": MEDIA_ALLOW_HEADERS,
-            "Access-Control-Max-Age": "86400",
-        },
-    )
+async def preflight_media(
+    account_sid: str, name: str, request: Request, services: ServicesDep
+) -> Response:
+    return await preflight_response(services.pool, account_sid, request.headers.get("origin"))
 
 
 async def _empty_list(
