@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from service.app import create_app
+from service.faces.ingest.document import openapi_document as ingest_document
 from service.settings import Settings
 from tests.support.clients import INGEST_TOKEN, Account, new_account, uploaded_sid
 from tests.support.stack import ServerThread
@@ -42,9 +43,15 @@ def target(server: ServerThread, settings: Settings, demo_wav: bytes) -> tuple[A
         return account, uploaded_sid(http, account, demo_wav)
 
 
-# The schema the app itself publishes at /openapi.json, read without a server.
-SCHEMA = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
-OPERATIONS = {op.label: op for op in (r.ok() for r in SCHEMA.get_all_operations())}
+# The schemas the app itself publishes (the public one at /openapi.json, ingest's at
+# /internal/openapi.json), read without a server.
+SCHEMAS = [
+    schemathesis.openapi.from_dict(create_app(Settings()).openapi()),
+    schemathesis.openapi.from_dict(ingest_document()),
+]
+OPERATIONS = {
+    op.label: op for schema in SCHEMAS for op in (r.ok() for r in schema.get_all_operations())
+}
 
 
 @pytest.mark.parametrize("label", sorted(OPERATIONS))

@@ -334,3 +334,13 @@ def test_uploads_share_the_ffmpeg_slots_and_are_refused_past_the_queue(
     assert all(a.headers.get("retry-after") for a in answers if a.status_code == 503)
     stored = recording_sids(settings.database_url, account.sid)
     assert len(stored) == statuses.count(201)
+
+
+def test_the_internal_route_is_described_only_to_the_platform(client: httpx.Client) -> None:
+    public = client.get("/openapi.json").json()
+    assert not [path for path in public["paths"] if path.startswith("/internal/")]
+    assert client.get("/internal/openapi.json").status_code == 401
+    internal = client.get(
+        "/internal/openapi.json", headers={"Authorization": f"Bearer {INGEST_TOKEN}"}
+    )
+    assert "/internal/Accounts/{account_sid}/Recordings{suffix}" in internal.json()["paths"]

@@ -9,6 +9,7 @@ skipping it.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import os
 import re
@@ -385,3 +386,26 @@ def test_nginx_tries_another_replica_only_where_that_is_safe(
         # Idempotent requests always fail over to the live replica.
         for _ in range(6):
             assert proxy.echo("GET", "/retried")["method"] == "GET"
+
+
+def test_nginx_keeps_internal_routes_from_the_internet_and_the_service_limits(
+    nginx: Directive,
+) -> None:
+    server = the_server(nginx)
+    locations = {" ".join(d.args): d for d in server.find("location")}
+    internal = locations["/internal/"]
+    rules = [(d.name, d.args[0]) for d in internal.block or [] if d.name in ("allow", "deny")]
+    assert rules[-1] == ("deny", "all")
+    assert all(ipaddress.ip_network(net).is_private for kind, net in rules if kind == "allow"), (
+        rules
+    )
+    metrics = locations["= /metrics"]
+    assert [d.args for d in metrics.find("return")] == [["404"]]
+    settings = Settings()
+    directives = {d.name: d.args for d in server.block or []}
+    assert directives["client_header_timeout"] == [f"{settings.head_timeout_seconds:.0f}s"]
+    assert directives["client_body_timeout"] == [f"{settings.body_idle_timeout_seconds:.0f}s"]
+    assert directives["keepalive_timeout"] == [f"{settings.keep_alive_seconds:.0f}s"]
+    assert directives["send_timeout"] == [f"{settings.stream_send_timeout_seconds:.0f}s"]
+    count, size = directives["large_client_header_buffers"]
+    assert int(count) * nginx_size(size) == settings.max_header_bytes

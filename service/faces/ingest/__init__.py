@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from service.faces import Face
-from service.faces.ingest.routes import router
+from service.faces.ingest.document import router
 
 face = Face(router, prefix="/internal/")

@@ -48,7 +48,7 @@ _FORMS = ("multipart/",)
 KEY_WAIT_SECONDS = 60.0
 
 
-def _check_token(expected: str | None, header: str | None) -> None:
+def check_token(expected: str | None, header: str | None) -> None:
     if not expected:
         raise NotFound("Ingest is disabled: set RECORDINGS_INGEST_TOKEN to enable it")
     scheme, _, presented = (header or "").partition(" ")
@@ -125,7 +125,7 @@ async def ingest_recording(
     account_sid: str, request: Request, services: ServicesDep, suffix: str = ""
 ) -> Response:
     settings = services.settings
-    _check_token(settings.ingest_token, request.headers.get("authorization"))
+    check_token(settings.ingest_token, request.headers.get("authorization"))
     fmt = split_suffix(suffix, {"", ".xml", ".json"})
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith(_FORMS):
