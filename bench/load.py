@@ -8,8 +8,7 @@ random:
   filtered answers are checked against the recordings this run seeded);
 - ``xml``/``json``: one recording's representation;
 - ``wav``: the WAV with a random ``Range`` (or none, or HEAD), bytes checked against the upload;
-- ``mp3``: the MP3 (made on first request when no worker runs); ``503`` with ``Retry-After`` is
-  the documented transcoder backpressure and is counted apart;
+- ``mp3``: the MP3 (made by the worker after ingest, or on the first request that finds none);
 - ``ingest``: a new upload (half of them are later deleted);
 - ``delete``: a DELETE (sometimes the old ``POST ?_method=DELETE``) of a recording this run
   ingested, followed by ``gone``: a GET of it on another replica, which must be ``404`` at once.
@@ -17,6 +16,13 @@ random:
 At the end every recording ingested and not deleted must be listed, with WAV bytes identical
 (SHA-256) to the upload, and no deleted one may be listed. A JSON report gives, per route, the
 requests, statuses, p50/p90/p99 latency and every unexpected answer.
+
+A ``503`` with ``Retry-After`` is the service's documented backpressure (a full transcoder, one
+address's share of streams, a busy storage pool): like a well-behaved client, each one waits as
+long as ``Retry-After`` says and repeats the request (an ingest with the same Idempotency-Key),
+and the report counts those retries; a request that never succeeds is unexpected. Every client
+sends as an address of its own (``X-Forwarded-For``, which the replicas trust from loopback, as
+they trust their load balancer).
 
 Against a running stack (e.g. ``recordings dev``; ``set -a; . recordings-dev/dev.env``)::
 
@@ -38,6 +44,7 @@ import asyncio
 import base64
 import collections
 import contextlib
+import contextvars
 import hashlib
 import io
 import json
@@ -131,6 +138,7 @@ class RouteStats:
     server_errors: int = 0
     busy: int = 0
     transport_errors: int = 0
+    retried: int = 0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -144,6 +152,14 @@ def percentile(values: list[float], q: float) -> float:
 
 class Unexpected(Exception):
     """An answer the API must not give here."""
+
+
+# Each simulated client's own address, sent as X-Forwarded-For.
+CLIENT_ADDRESS: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "client_address", default="10.255.255.1"
+)
+# How often one request is repeated after 503 + Retry-After before it counts as failed.
+MAX_RETRIES = 30
 
 
 # ------------------------------------------------------------------------------------------
@@ -195,45 +211,50 @@ class Load:
         data: bytes | None = None,
         params: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
-        """One timed request; raises Unexpected for a status outside ``expect``."""
+        """One timed request, repeated after each 503 with Retry-After (waiting as told);
+        raises Unexpected for a status outside ``expect``."""
         assert self.session is not None
         stats = self.stats[route]
+        headers = {**(headers or {}), "X-Forwarded-For": CLIENT_ADDRESS.get()}
         if auth:
-            headers = {**(headers or {}), "Authorization": self.authorization}
-        started = time.perf_counter()
-        try:
-            async with self.session.request(
-                method,
-                base_url + path,
-                headers=headers,
-                data=data,
-                params=params,
-                allow_redirects=False,
-            ) as response:
-                body = await response.read()
-                status = response.status
-                answer_headers = {k.lower(): v for k, v in response.headers.items()}
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            stats.transport_errors += 1
-            stats.statuses["transport"] += 1
-            raise Unexpected(f"{route} {method} {path}: {type(exc).__name__}: {exc}") from exc
-        finally:
-            stats.latencies.append(time.perf_counter() - started)
-        stats.statuses[str(status)] += 1
-        self.per_replica[base_url] += 1
-        if (
-            route == "mp3"
-            and status == 503
-            and "retry-after" in answer_headers
-            and 503 not in expect
-        ):
-            stats.busy += 1
-            raise Busy()
-        if status >= 500:
-            stats.server_errors += 1
-        if status not in expect:
-            raise Unexpected(f"{route} {method} {path}: {status} {body[:200]!r}")
-        return status, answer_headers, body
+            headers["Authorization"] = self.authorization
+        for attempt in range(MAX_RETRIES + 1):
+            started = time.perf_counter()
+            try:
+                async with self.session.request(
+                    method,
+                    base_url + path,
+                    headers=headers,
+                    data=data,
+                    params=params,
+                    allow_redirects=False,
+                ) as response:
+                    body = await response.read()
+                    status = response.status
+                    answer_headers = {k.lower(): v for k, v in response.headers.items()}
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                stats.transport_errors += 1
+                stats.statuses["transport"] += 1
+                raise Unexpected(f"{route} {method} {path}: {type(exc).__name__}: {exc}") from exc
+            finally:
+                stats.latencies.append(time.perf_counter() - started)
+            stats.statuses[str(status)] += 1
+            self.per_replica[base_url] += 1
+            retry_after = answer_headers.get("retry-after", "")
+            if status == 503 and retry_after.isdigit() and 503 not in expect:
+                stats.busy += 1
+                if attempt == MAX_RETRIES:
+                    break
+                await asyncio.sleep(min(int(retry_after), 10) * (0.5 + self.rng.random()))
+                continue
+            if attempt:
+                stats.retried += 1
+            if status >= 500:
+                stats.server_errors += 1
+            if status not in expect:
+                raise Unexpected(f"{route} {method} {path}: {status} {body[:200]!r}")
+            return status, answer_headers, body
+        raise Unexpected(f"{route} {method} {path}: still 503 after {MAX_RETRIES} retries")
 
     def note(self, route: str, message: str) -> None:
         self.stats[route].unexpected += 1
@@ -264,6 +285,8 @@ class Load:
             headers={
                 "Authorization": f"Bearer {self.cfg.ingest_token}",
                 "Content-Type": "audio/x-wav",
+                # A retry after a 503 must not make a second recording.
+                "Idempotency-Key": new_sid("IK"),
             },
             data=self.bodies[template],
             params=params,
@@ -476,14 +499,13 @@ class Load:
         elif route == "delete":
             await self.op_delete()
 
-    async def client(self, deadline: float) -> None:
+    async def client(self, number: int, deadline: float) -> None:
+        CLIENT_ADDRESS.set(f"10.{number >> 16 & 255}.{number >> 8 & 255}.{number & 255}")
         routes, weights = list(self.cfg.weights), list(self.cfg.weights.values())
         while time.monotonic() < deadline:
             route = self.rng.choices(routes, weights=weights)[0]
             try:
                 await self.one(route)
-            except Busy:
-                await asyncio.sleep(0.05)
             except Unexpected as exc:
                 self.note(route, str(exc))
             except (ValueError, KeyError, TypeError, ET.ParseError) as exc:
@@ -553,6 +575,7 @@ class Load:
                 "server_errors": s.server_errors,
                 "transport_errors": s.transport_errors,
                 "busy_503": s.busy,
+                "retried_to_success": s.retried,
             }
         total = sum(r["requests"] for r in routes.values())
         mp3 = routes["mp3"]["requests"]
@@ -572,16 +595,14 @@ class Load:
             "unexpected": unexpected,
             "server_errors": server_errors,
             "transport_errors": transport,
+            "busy_503": sum(r["busy_503"] for r in routes.values()),
+            "retried_to_success": sum(r["retried_to_success"] for r in routes.values()),
             "mp3_busy_503": routes["mp3"]["busy_503"],
             "mp3_busy_fraction": round(routes["mp3"]["busy_503"] / mp3, 4) if mp3 else 0.0,
             "examples": self.examples,
             "verification": verification,
             "ok": unexpected == 0 and server_errors == 0 and transport == 0 and verification["ok"],
         }
-
-
-class Busy(Exception):
-    """A 503 with Retry-After on .mp3: the transcoder's documented backpressure."""
 
 
 async def run_load(cfg: LoadConfig) -> dict[str, Any]:
@@ -598,7 +619,9 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
         load.per_replica.clear()
         started = time.monotonic()
         deadline = started + cfg.duration
-        clients = [asyncio.create_task(load.client(deadline)) for _ in range(cfg.concurrency)]
+        clients = [
+            asyncio.create_task(load.client(number, deadline)) for number in range(cfg.concurrency)
+        ]
         done, pending = await asyncio.wait(clients, timeout=cfg.duration + cfg.request_timeout + 30)
         for task in pending:
             task.cancel()
@@ -634,8 +657,10 @@ def format_report(report: dict[str, Any]) -> str:
     )
     lines.append(
         f"unexpected {report['unexpected']}, 5xx {report['server_errors']}, transport "
-        f"{report['transport_errors']}, mp3 503 busy {report['mp3_busy_503']} "
-        f"({report['mp3_busy_fraction']:.2%}) -> {'OK' if report['ok'] else 'FAILED'}"
+        f"{report['transport_errors']}; 503 with Retry-After {report['busy_503']} (mp3"
+        f" {report['mp3_busy_503']}, {report['mp3_busy_fraction']:.2%} of mp3 answers), each"
+        f" retried as told: {report['retried_to_success']} requests succeeded after retries"
+        f" -> {'OK' if report['ok'] else 'FAILED'}"
     )
     lines += [f"  e.g. {e}" for e in report["examples"][:10]]
     return "\n".join(lines)
@@ -687,12 +712,23 @@ def _wait_healthy(urls: list[str], procs: list[subprocess.Popen[bytes]], timeout
 
 
 @contextlib.contextmanager
-def replicas(env: dict[str, str], count: int, log_dir: Path) -> Iterator[list[str]]:
-    """``count`` ``recordings serve`` processes on free loopback ports, stopped on exit."""
+def replicas(
+    env: dict[str, str], count: int, log_dir: Path, *, workers: int = 1
+) -> Iterator[list[str]]:
+    """``count`` ``recordings serve`` processes on free loopback ports and ``workers``
+    ``recordings worker`` processes beside them, as production runs; stopped on exit."""
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     logs = []
     try:
+        for i in range(workers):
+            log = (log_dir / f"worker-{i}.log").open("wb")
+            logs.append(log)
+            procs.append(
+                subprocess.Popen(
+                    [RECORDINGS, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=log
+                )
+            )
         for i in range(count):
             port = _free_port()
             log = (log_dir / f"serve-{i}.log").open("wb")
@@ -706,7 +742,10 @@ def replicas(env: dict[str, str], count: int, log_dir: Path) -> Iterator[list[st
                 )
             )
             urls.append(f"http://127.0.0.1:{port}")
-        _wait_healthy(urls, procs, 60)
+        _wait_healthy(urls, procs[workers:], 60)
+        for worker in procs[:workers]:
+            if worker.poll() is not None:
+                raise RuntimeError(f"a worker exited with {worker.returncode}")
         yield urls
     finally:
         for proc in procs:
@@ -725,8 +764,8 @@ def replica_env(settings_env: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDINGS_")}
     env.update(settings_env)
     env.update(
-        # No worker runs here: MP3s are made on first request, which is part of the load.
-        RECORDINGS_TRANSCODE_ON_INGEST="false",
+        # As production runs: every ingest queues its MP3 for the worker.
+        RECORDINGS_TRANSCODE_ON_INGEST="true",
         RECORDINGS_ACCESS_LOG="false",
     )
     return env

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from functools import cached_property
+from functools import cache
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -85,19 +85,24 @@ class Settings(BaseSettings):
     metrics_token: str | None = None
     worker_metrics_host: str = "0.0.0.0"
 
-    @cached_property
+    @property
     def ffmpeg_path(self) -> str:
         """The ffmpeg binary: the setting, else the system's, else the imageio-ffmpeg wheel's."""
-        if self.ffmpeg:
-            return self.ffmpeg
-        found = shutil.which("ffmpeg")
-        if found:
-            return found
-        try:
-            import imageio_ffmpeg
-        except ImportError as exc:
-            raise RuntimeError("no ffmpeg found: install one or set RECORDINGS_FFMPEG") from exc
-        return str(imageio_ffmpeg.get_ffmpeg_exe())
+        return self.ffmpeg or _found_ffmpeg()
+
+
+@cache
+def _found_ffmpeg() -> str:
+    # A plain function, cached once per process: a cached_property would be copied, stale, by
+    # model_copy(update={"ffmpeg": ...}).
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+    except ImportError as exc:
+        raise RuntimeError("no ffmpeg found: install one or set RECORDINGS_FFMPEG") from exc
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

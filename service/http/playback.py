@@ -15,6 +15,8 @@ from service.http.media import (
     media_response,
     redirect_response,
 )
+from service.logs import request_id
+from service.mp3.queue import enqueue_mp3, queue_depth
 from service.mp3.transcoder import RecordingGone, TranscodeFailed, TranscoderBusy
 from service.recordings.objects import CONTENT_TYPES, Kind
 from service.services import Services
@@ -81,7 +83,12 @@ async def _mp3_media(services: Services, recording: Recording, request: Request)
     except RecordingGone as exc:
         raise NotFound() from exc
     except TranscoderBusy as exc:
-        raise ServiceUnavailable("Too many MP3s are being made; try again shortly") from exc
+        # Queued for the workers, so the retry the client is told to make finds it made.
+        wait = await _queue_mp3(services, recording.sid)
+        raise ServiceUnavailable(
+            "Too many MP3s are being made; this one is queued, try again shortly",
+            retry_after=wait,
+        ) from exc
     except TranscodeFailed as exc:
         if exc.permanent:
             raise UnprocessableAudio(exc.message) from exc
@@ -95,3 +102,14 @@ async def _mp3_media(services: Services, recording: Recording, request: Request)
         content_type=CONTENT_TYPES["mp3"],
         filename=f"{recording.sid}.mp3",
     )
+
+
+async def _queue_mp3(services: Services, sid: str) -> int:
+    """Queue the recording's MP3; seconds until it is likely made, from the queue's depth."""
+    try:
+        await enqueue_mp3(services.pool, sid, request_id=request_id.get())
+        depth = await queue_depth(services.pool)
+    except Exception:  # the 503 stands without the estimate: PostgreSQL may be the trouble
+        return 5
+    # About a second per MP3 per ffmpeg slot at telephone rates, bounded to stay a hint.
+    return max(1, min(60, 1 + depth // services.settings.ffmpeg_max_processes))

@@ -23,7 +23,7 @@ from storage.client import open_storage
 from storage.errors import StorageUnavailable
 from tests.support.clients import INGEST_TOKEN, Account, new_account, upload, uploaded_sid
 from tests.support.ffmpeg import ffmpeg_children, generate, sine
-from tests.support.rows import recording_sids
+from tests.support.rows import fetch_rows, recording_sids
 from tests.support.stack import ServerThread, serving
 from tests.support.wavs import noise_wav
 
@@ -344,3 +344,31 @@ def test_the_internal_route_is_described_only_to_the_platform(client: httpx.Clie
         "/internal/openapi.json", headers={"Authorization": f"Bearer {INGEST_TOKEN}"}
     )
     assert "/internal/Accounts/{account_sid}/Recordings{suffix}" in internal.json()["paths"]
+
+
+def test_a_full_transcoder_queues_the_mp3_and_says_when_to_come_back(
+    settings: Settings, tmp_path: Path, demo_wav: bytes
+) -> None:
+    slow = tmp_path / "slow-ffmpeg"
+    slow.write_text(f'#!/bin/sh\nsleep 2\nexec {settings.ffmpeg_path} "$@"\n')
+    slow.chmod(0o755)
+    tight = settings.model_copy(
+        update={"ffmpeg": str(slow), "ffmpeg_max_processes": 1, "ffmpeg_max_waiting": 0}
+    )
+    with serving(tight) as http:
+        account = new_account(settings.database_url)
+        first, second = (uploaded_sid(http, account, demo_wav) for _ in range(2))
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            making = pool.submit(http.get, f"{account.base}/{first}.mp3")
+            time.sleep(0.5)  # the first holds the only slot for two seconds at least
+            refused = http.get(f"{account.base}/{second}.mp3")
+            assert making.result().status_code == 200
+    assert refused.status_code == 503
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert "queued" in refused.text
+    queued = fetch_rows(
+        settings.database_url,
+        "SELECT count(*) AS n FROM pgqueuer WHERE entrypoint = 'recordings.mp3' AND payload = $1",
+        second.encode(),
+    )
+    assert queued[0]["n"] == 1

@@ -25,13 +25,10 @@ from tests.support.clients import INGEST_TOKEN, new_account
 
 BENCH_LOAD = Path(__file__).resolve().parents[2] / "bench" / "load.py"
 
-# A 503 with Retry-After on .mp3 is the transcoder's documented backpressure: a replica refuses
-# a new MP3 when RECORDINGS_FFMPEG_MAX_PROCESSES + RECORDINGS_FFMPEG_MAX_WAITING (2 + 64) distinct
-# MP3s are already in the making there, or when a wait for another replica's run outlasts the
-# ffmpeg timeout. 50 clients can never have more than 50 requests in flight, below 66, so here it
-# should not happen at all; the allowance is for the deadline path on a starved CI machine. (At
-# 200 clients it does happen by design: on two cores about ten MP3s are made per second, and
-# clients pile up on cold MP3s past 66 per replica; bench/load.py reports that fraction.)
+# A 503 with Retry-After is the service's documented backpressure; the load client waits as told
+# and repeats the request, and a request that never succeeds is unexpected. With a worker making
+# MP3s after each ingest, as in production, 50 clients should rarely meet it; the allowance is
+# for a starved CI machine.
 MAX_MP3_BUSY_FRACTION = 0.02
 
 
@@ -82,7 +79,7 @@ def test_mixed_load_on_two_replicas(
     # Both replicas carried the load.
     assert len(report["per_replica"]) == 2
     assert min(report["per_replica"].values()) > 0.3 * report["requests"]
-    # No 5xx (the .mp3 backpressure 503 is counted apart), nothing unexpected, no broken transfer.
+    # No 5xx but 503s with Retry-After, each retried to success; no broken transfer.
     assert report["server_errors"] == 0, report["examples"]
     assert report["transport_errors"] == 0, report["examples"]
     assert report["unexpected"] == 0, report["examples"]
