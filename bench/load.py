@@ -631,6 +631,11 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
             if task.exception() is not None:
                 load.note("list", f"client crashed: {task.exception()!r}")
         elapsed = time.monotonic() - started
+    # Checked on fresh connections: the load's keep-alive connections sat idle while the last
+    # clients finished, and a server may close an idle one just as a client reuses it.
+    connector = aiohttp.TCPConnector(limit=32, force_close=True)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        load.session = session
         verification = await load.verify()
     return load.report(elapsed, verification)
 
