@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from db.pool import Pool, open_pool
 from service.limits import ClientSlots
 from service.metrics import Metrics
 from service.mp3.transcoder import Transcoder
+from service.peaks.maker import PeaksMaker
 from service.recordings.catalog import Catalog
 from service.settings import Settings
 from storage.client import Storage, StorageConfig, open_storage
@@ -23,6 +25,7 @@ class Services:
     storage: Storage
     catalog: Catalog
     transcoder: Transcoder
+    peaks: PeaksMaker
     metrics: Metrics
     # Open media streams per client address, in this process.
     client_streams: ClientSlots
@@ -59,6 +62,8 @@ async def open_services(
             )
         )
         storage = await stack.enter_async_context(open_storage(storage_config(settings)))
+        # One bound for every ffmpeg this process runs, MP3s and peaks alike.
+        ffmpeg_slots = asyncio.Semaphore(settings.ffmpeg_max_processes)
         transcoder = Transcoder(
             pool,
             storage,
@@ -68,6 +73,15 @@ async def open_services(
             max_waiting=settings.ffmpeg_max_waiting,
             tmp_dir=settings.tmp_dir,
             on_run=metrics.record_transcode,
+            slots=ffmpeg_slots,
+        )
+        peaks = PeaksMaker(
+            pool,
+            storage,
+            ffmpeg=lambda: settings.ffmpeg_path,
+            timeout=settings.ffmpeg_timeout,
+            slots=ffmpeg_slots,
+            capacity=settings.ffmpeg_max_processes + settings.ffmpeg_max_waiting,
         )
         catalog = Catalog(
             pool,
@@ -81,6 +95,7 @@ async def open_services(
             storage=storage,
             catalog=catalog,
             transcoder=transcoder,
+            peaks=peaks,
             metrics=metrics,
             client_streams=ClientSlots(settings.max_streams_per_client),
         )

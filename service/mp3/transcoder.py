@@ -113,12 +113,14 @@ class Transcoder:
         max_waiting: int,
         tmp_dir: str | None = None,
         on_run: Callable[[float, bool], None] | None = None,
+        slots: asyncio.Semaphore | None = None,
     ) -> None:
         self._pool = pool
         self._storage = storage
         self._ffmpeg = ffmpeg
         self._timeout = timeout
-        self._slots = asyncio.Semaphore(max_processes)
+        # Given when other ffmpeg work (the peaks) shares the process's ffmpeg bound.
+        self._slots = slots or asyncio.Semaphore(max_processes)
         self._capacity = max_processes + max_waiting
         self._tmp_dir = tmp_dir
         self._on_run = on_run
