@@ -4,7 +4,6 @@ that does not decode, and gone with its recording."""
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import math
 from collections.abc import Iterator
@@ -13,13 +12,11 @@ import httpx
 import pytest
 
 from devstack.servers import EmbeddedPostgres, EmbeddedS3
-from service.services import storage_config
 from service.settings import Settings
-from storage.client import open_storage
 from tests.support.clients import Account, set_media_auth, uploaded_sid
 from tests.support.ffmpeg import CountingFfmpeg, ffmpeg_children
 from tests.support.peaks import reference_peaks, stretches_wav
-from tests.support.rows import insert_recordings, object_exists, recording_row, stored_key
+from tests.support.rows import insert_raw_recording, object_exists, stored_key
 from tests.support.stack import ServerThread, make_settings
 from tests.support.wavs import chunk, fmt_pcm, riff
 
@@ -158,18 +155,6 @@ def test_same_access_rule_as_the_media(
         assert http.get(path, auth=account.auth).status_code == 404
 
 
-def hostile(settings: Settings, account: Account, body: bytes, duration: int) -> str:
-    row = recording_row(account.sid, settings, duration=duration, wav_size=len(body))
-
-    async def store() -> None:
-        async with open_storage(storage_config(settings)) as storage:
-            await storage.put_bytes(row.wav_key, body, "audio/x-wav")
-
-    asyncio.run(store())
-    insert_recordings(settings.database_url, [row])
-    return row.sid
-
-
 @pytest.mark.parametrize(
     "body",
     [
@@ -187,7 +172,7 @@ def test_undecodable_audio_is_a_422_remembered(
     counting_ffmpeg: CountingFfmpeg,
     body: bytes,
 ) -> None:
-    sid = hostile(settings, account, body, 60)
+    sid = insert_raw_recording(settings, account.sid, body, 60)
     old, new = peaks_paths(account, sid)
     first = http.get(old)
     assert first.status_code == 422, first.text

@@ -13,7 +13,11 @@ from pathlib import Path
 
 STATIC = Path(__file__).parent / "static"
 STATIC_PATH = "/pages/static"
-_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 
 
 @dataclass(frozen=True)

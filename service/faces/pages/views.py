@@ -83,6 +83,11 @@ class RecordingView:
         return moment(self.recording.date_created)
 
     @property
+    def created_short(self) -> str:
+        """For the list's column, whose header says UTC."""
+        return self.recording.date_created.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    @property
     def start_time(self) -> str:
         return moment(self.recording.start_time)
 
