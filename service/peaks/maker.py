@@ -8,8 +8,9 @@ import contextlib
 import hashlib
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
 import anyio
@@ -18,9 +19,9 @@ import ffmpeg as ffmpeg_lib
 from db.peaks import Db, StoredPeaks, fetch_peaks_state, set_peaks, set_peaks_error
 from db.pool import Pool
 from db.recordings import Recording
-from service.audio.ffmpeg import run_ffmpeg
+from service.audio.ffmpeg import FfmpegResult, run_ffmpeg
 from service.peaks.reducer import PeakReducer
-from service.peaks.waveform import samples_per_pixel
+from service.peaks.waveform import Waveform, samples_per_pixel
 from service.recordings.objects import CONTENT_TYPES, object_key
 from storage.client import Storage
 
@@ -63,6 +64,37 @@ def _lock_key(sid: str) -> int:
     # 32 bits of the SID as a signed int4; two recordings sharing it only take turns.
     value = int(sid[2:10], 16)
     return value - (1 << 32) if value >= 1 << 31 else value
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What one decode gave: ffmpeg's outcome, the frames it wrote and their peaks."""
+
+    result: FfmpegResult
+    frames: int
+    waveform: Waveform
+
+
+async def decode_peaks(
+    ffmpeg: str,
+    source: AsyncIterable[bytes] | Path,
+    *,
+    channels: int,
+    sample_rate: int,
+    expected_frames: int,
+    timeout: float,
+) -> Decoded:
+    """Decode a WAV with ffmpeg and reduce its samples to peaks as they stream out, at the
+    resolution ``expected_frames`` calls for."""
+    reducer = PeakReducer(
+        channels=channels,
+        sample_rate=sample_rate,
+        samples_per_pixel=samples_per_pixel(sample_rate, expected_frames),
+    )
+    result = await run_ffmpeg(
+        decode_args(ffmpeg, channels), source, timeout=timeout, output=reducer.feed
+    )
+    return Decoded(result, reducer.frames, reducer.finish())
 
 
 @dataclass
@@ -174,37 +206,34 @@ class PeaksMaker:
 
     async def _make(self, recording: Recording) -> StoredPeaks:
         expected = recording.duration * recording.sample_rate
-        reducer = PeakReducer(
+        started = asyncio.get_running_loop().time()
+        decoded = await decode_peaks(
+            self._ffmpeg(),
+            self._wav_chunks(recording.wav_key),
             channels=recording.channels,
             sample_rate=recording.sample_rate,
-            samples_per_pixel=samples_per_pixel(recording.sample_rate, expected),
-        )
-        started = asyncio.get_running_loop().time()
-        result = await run_ffmpeg(
-            decode_args(self._ffmpeg(), recording.channels),
-            self._wav_chunks(recording.wav_key),
+            expected_frames=expected,
             timeout=self._timeout,
-            output=reducer.feed,
         )
         elapsed = asyncio.get_running_loop().time() - started
-        if result.returncode is None:
+        if decoded.result.returncode is None:
             log.error("ffmpeg timed out decoding %s after %.0f s", recording.sid, self._timeout)
             raise PeaksFailed("Decoding the audio timed out", permanent=False)
-        waveform = reducer.finish()
         # ffmpeg trusts a WAV header's sizes and exits 0 on a truncated file: compare the frames
         # decoded with the recording's measured duration instead.
         rate = recording.sample_rate
-        short = reducer.frames < max(expected - 1.5 * rate, 0.5 * expected)
-        if not result.ok or reducer.frames == 0 or short:
+        short = decoded.frames < max(expected - 1.5 * rate, 0.5 * expected)
+        if not decoded.result.ok or decoded.frames == 0 or short:
             log.error(
                 "ffmpeg could not decode %s for peaks (exit %s, %d frames): %s",
                 recording.sid,
-                result.returncode,
-                reducer.frames,
-                result.stderr,
+                decoded.result.returncode,
+                decoded.frames,
+                decoded.result.stderr,
             )
             await set_peaks_error(self._pool, recording.sid, UNDECODABLE)
             raise PeaksFailed(UNDECODABLE, permanent=True)
+        waveform = decoded.waveform
         body = waveform.to_json(16)
         etag = f'"{hashlib.sha256(body).hexdigest()[:40]}"'
         key = object_key(self._storage, recording.account_sid, recording.sid, "peaks")
