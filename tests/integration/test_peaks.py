@@ -129,6 +129,14 @@ def test_validators_caching_and_cors(http: httpx.Client, account: Account) -> No
     assert again.status_code == 304 and again.content == b""
     assert http.get(path, headers={"If-Match": '"other"'}).status_code == 412
     assert http.head(path).status_code == 200
+    preflight = http.options(
+        path,
+        headers={"Origin": "http://player.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "Authorization" in preflight.headers["access-control-allow-headers"]
+    assert http.post(path).status_code == 405
 
 
 def test_same_access_rule_as_the_media(

@@ -18,6 +18,7 @@ from service.faces.pages.peaks import peaks_response
 from service.faces.pages.rendering import pages_errors, render_page, root_path
 from service.faces.pages.views import VERSIONS, RecordingView, Version
 from service.http.deps import ServicesDep
+from service.http.media import CORS_HEADERS
 
 router = APIRouter(include_in_schema=False)
 ASSET_CACHE = "public, max-age=31536000, immutable"
@@ -102,12 +103,27 @@ async def get_peaks(
     return await peaks_response(services, request, found)
 
 
+async def preflight_peaks(account_sid: str, sid: str) -> Response:
+    # A player on another origin sending credentials asks first, as for the media.
+    return Response(
+        status_code=204,
+        headers={
+            **CORS_HEADERS,
+            "Allow": "GET, HEAD, OPTIONS",
+            "Access-Control-Allow-Methods": "GET, HEAD",
+            "Access-Control-Allow-Headers": "Authorization, If-None-Match, If-Modified-Since",
+            "Access-Control-Max-Age": "86400",
+        },
+    )
+
+
 for _name in VERSIONS:
     _version = Version(_name)
     _recordings = f"/{_name}/Accounts/{{account_sid}}/Recordings"
     router.add_api_route(_recordings + "/{sid}.html", _recording_page(_version), methods=GET)
     router.add_api_route(_recordings + ".html", _list_page(_version), methods=GET)
     router.add_api_route(_recordings + "/{sid}/Peaks.json", get_peaks, methods=GET)
+    router.add_api_route(_recordings + "/{sid}/Peaks.json", preflight_peaks, methods=["OPTIONS"])
 
 
 @router.api_route(STATIC_PATH + "/{name}", methods=GET)
