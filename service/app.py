@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.faces import Face, health, home, ingest, v2008, v2010
+from service.faces import Face, health, home, ingest, pages, v2008, v2010
 from service.http.compat import CompatibilityMiddleware
 from service.http.errors import ErrorRenderer, install_error_handlers, render_rest_exception
 from service.http.observability import ObservabilityMiddleware
@@ -17,7 +17,16 @@ from service.metrics import Metrics
 from service.services import open_services
 from service.settings import Settings
 
-FACES: tuple[Face, ...] = (v2008.face, v2010.face, ingest.face, health.face, home.face)
+# The pages face first: its `.html` and `/Peaks.json` paths would match the API faces' own
+# `{name}` and `Recordings{suffix}` routes, which answer them 404.
+FACES: tuple[Face, ...] = (
+    pages.face,
+    v2008.face,
+    v2010.face,
+    ingest.face,
+    health.face,
+    home.face,
+)
 
 
 def _renderer_for(faces: tuple[Face, ...]) -> Callable[[str], ErrorRenderer]:

@@ -12,6 +12,7 @@ from service.audio.ffmpeg import FfmpegSlots
 from service.limits import ClientSlots
 from service.metrics import Metrics
 from service.mp3.transcoder import Transcoder
+from service.peaks.maker import PeaksMaker
 from service.recordings.catalog import Catalog
 from service.settings import Settings
 from storage.client import Storage, StorageConfig, open_storage
@@ -24,6 +25,7 @@ class Services:
     storage: Storage
     catalog: Catalog
     transcoder: Transcoder
+    peaks: PeaksMaker
     ffmpeg_slots: FfmpegSlots
     metrics: Metrics
     # Open media streams per client address, in this process.
@@ -61,7 +63,7 @@ async def open_services(
             )
         )
         storage = await stack.enter_async_context(open_storage(storage_config(settings)))
-        # Uploads to normalise and MP3s to make share the process's ffmpeg processes.
+        # Every ffmpeg this process runs (uploads to normalise, MP3s, peaks) takes one of these.
         ffmpeg_slots = FfmpegSlots(settings.ffmpeg_max_processes, settings.ffmpeg_max_waiting)
         transcoder = Transcoder(
             pool,
@@ -73,6 +75,14 @@ async def open_services(
             max_waiting=settings.ffmpeg_max_waiting,
             tmp_dir=settings.tmp_dir,
             on_run=metrics.record_transcode,
+        )
+        peaks = PeaksMaker(
+            pool,
+            storage,
+            ffmpeg=lambda: settings.ffmpeg_path,
+            timeout=settings.ffmpeg_timeout,
+            slots=ffmpeg_slots,
+            capacity=settings.ffmpeg_max_processes + settings.ffmpeg_max_waiting,
         )
         catalog = Catalog(
             pool,
@@ -86,6 +96,7 @@ async def open_services(
             storage=storage,
             catalog=catalog,
             transcoder=transcoder,
+            peaks=peaks,
             ffmpeg_slots=ffmpeg_slots,
             metrics=metrics,
             client_streams=ClientSlots(settings.max_streams_per_client),

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,28 +52,42 @@ class FfmpegResult:
         return self.returncode == 0
 
 
+# Sinks of ffmpeg's standard output (``pipe:1``): each chunk as it comes.
+OutputSink = Callable[[bytes], None]
+
+
 async def run_ffmpeg(
-    args: list[str], source: AsyncIterable[bytes] | Path, *, timeout: float
+    args: list[str],
+    source: AsyncIterable[bytes] | Path,
+    *,
+    timeout: float,
+    output: OutputSink | None = None,
 ) -> FfmpegResult:
     """Run ``args`` with ``source`` on stdin; the process group is killed on every way out.
 
     A file source becomes stdin itself, so ffmpeg can seek in it (``-i fd:``); a stream is fed
     through a pipe. A stream that raises (storage cut off mid-object, say) propagates after
-    ffmpeg is dead.
+    ffmpeg is dead. With ``output``, ffmpeg's stdout is handed to it chunk by chunk (a sink
+    that raises stops ffmpeg, and its exception propagates); without, stdout is discarded.
     """
     if isinstance(source, Path):
         with source.open("rb") as stdin:
-            return await _run(args, stdin, None, timeout=timeout)
-    return await _run(args, asyncio.subprocess.PIPE, source, timeout=timeout)
+            return await _run(args, stdin, None, timeout=timeout, output=output)
+    return await _run(args, asyncio.subprocess.PIPE, source, timeout=timeout, output=output)
 
 
 async def _run(
-    args: list[str], stdin: Any, source: AsyncIterable[bytes] | None, *, timeout: float
+    args: list[str],
+    stdin: Any,
+    source: AsyncIterable[bytes] | None,
+    *,
+    timeout: float,
+    output: OutputSink | None,
 ) -> FfmpegResult:
     proc = await asyncio.create_subprocess_exec(
         *args,
         stdin=stdin,
-        stdout=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE if output is not None else asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         # Own process group, so a timeout or cancellation can kill anything it spawned.
         start_new_session=True,
@@ -88,24 +102,34 @@ async def _run(
     else:
         feeder = asyncio.create_task(asyncio.sleep(0))
     reader = asyncio.create_task(_collect_tail(proc.stderr, tail))
+    if output is not None:
+        assert proc.stdout is not None
+        drainer = asyncio.create_task(_drain(proc.stdout, output))
+    else:
+        drainer = asyncio.create_task(asyncio.sleep(0))
     returncode: int | None = None
     try:
         try:
             async with asyncio.timeout(max(timeout, 0.0)):
-                # Waiting for stderr EOF as well means all of ffmpeg's messages are in.
-                await reader
+                # Waiting for stderr EOF as well means all of ffmpeg's messages are in; for
+                # stdout's, that the sink has had every byte before the result is given.
+                await asyncio.gather(reader, drainer)
                 returncode = await proc.wait()
         except TimeoutError:
             returncode = None
     finally:
-        await asyncio.shield(_kill_and_reap(proc, feeder, reader))
-    if not feeder.cancelled() and (exc := feeder.exception()) is not None:
-        raise exc
+        await asyncio.shield(_kill_and_reap(proc, feeder, reader, drainer))
+    for task in (feeder, drainer):
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            raise exc
     return FfmpegResult(returncode, tail.decode("utf-8", errors="replace").strip())
 
 
 async def _kill_and_reap(
-    proc: asyncio.subprocess.Process, feeder: asyncio.Task[None], reader: asyncio.Task[None]
+    proc: asyncio.subprocess.Process,
+    feeder: asyncio.Task[None],
+    reader: asyncio.Task[None],
+    drainer: asyncio.Task[None],
 ) -> None:
     if proc.returncode is None:
         # The whole group: asyncio's wait() also waits for our pipes to close, and any
@@ -116,10 +140,10 @@ async def _kill_and_reap(
     # Both normally finish by themselves once ffmpeg is gone (stdin reports the closed pipe,
     # stderr hits EOF), which lets the feeder close its source; only a source stuck in a read
     # (a stalled storage server) is cancelled.
-    _, stuck = await asyncio.wait({feeder, reader}, timeout=2.0)
+    _, stuck = await asyncio.wait({feeder, reader, drainer}, timeout=2.0)
     for task in stuck:
         task.cancel()
-    await asyncio.gather(feeder, reader, return_exceptions=True)
+    await asyncio.gather(feeder, reader, drainer, return_exceptions=True)
 
 
 async def _feed(stdin: asyncio.StreamWriter, source: AsyncIterable[bytes]) -> None:
@@ -135,6 +159,11 @@ async def _feed(stdin: asyncio.StreamWriter, source: AsyncIterable[bytes]) -> No
         pass
     finally:
         stdin.close()
+
+
+async def _drain(stdout: asyncio.StreamReader, output: OutputSink) -> None:
+    while chunk := await stdout.read(256 * 1024):
+        output(chunk)
 
 
 async def _collect_tail(stream: asyncio.StreamReader, tail: bytearray) -> None:

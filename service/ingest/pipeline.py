@@ -15,6 +15,7 @@ from db.recordings import Recording, insert_recording
 from service.audio.probe import prepare_wav
 from service.logs import request_id
 from service.mp3 import queue
+from service.peaks.jobs import enqueue_peaks
 from service.recordings.objects import CONTENT_TYPES, file_etag, object_key
 from service.services import Services
 from service.sids import new_sid
@@ -103,7 +104,8 @@ async def ingest_file(services: Services, upload: Upload, source: Path, workdir:
     if settings.transcode_on_ingest:
         try:
             await queue.enqueue_mp3(services.pool, sid, request_id=request_id.get())
+            await enqueue_peaks(services.pool, sid, request_id=request_id.get())
         except Exception as exc:
-            # The recording is safe; its MP3 will be made on the first request instead.
-            log.warning("could not enqueue the MP3 of %s: %s", sid, exc)
+            # The recording is safe; its MP3 and peaks will be made on first request instead.
+            log.warning("could not enqueue the MP3 or peaks of %s: %s", sid, exc)
     return recording

@@ -1,4 +1,4 @@
-"""The MP3 job queue (pgqueuer on PostgreSQL) and the worker that consumes it."""
+"""The job queue (pgqueuer on PostgreSQL) and the worker that consumes it: MP3s and peaks."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import asyncpg
@@ -18,6 +19,8 @@ from service.logs import new_request_id, request_id
 from service.metrics import Metrics, serve_metrics
 from service.mp3.queue import MP3_ENTRYPOINT
 from service.mp3.transcoder import RecordingGone, TranscodeFailed, TranscoderBusy
+from service.peaks.jobs import PEAKS_ENTRYPOINT, make_peaks
+from service.peaks.maker import PeaksBusy
 from service.services import Services, open_services
 from service.settings import Settings
 
@@ -47,18 +50,17 @@ async def consume(services: Services, stop: asyncio.Event, *, concurrency: int) 
 
             @manager.entrypoint(MP3_ENTRYPOINT, accepts_context=False)
             async def mp3_job(job: Job) -> None:
-                # The id of the ingest request that queued the job ties the logs together.
-                offered = (job.headers or {}).get("request_id")
-                token = request_id.set(
-                    new_request_id(offered if isinstance(offered, str) else None)
-                )
                 try:
-                    if job.payload:
-                        await make_mp3(services, job.payload.decode())
+                    await _run_job(job, lambda sid: make_mp3(services, sid))
                 except TranscoderBusy:
                     log.warning("transcoder busy; the MP3 is made on its first request instead")
-                finally:
-                    request_id.reset(token)
+
+            @manager.entrypoint(PEAKS_ENTRYPOINT, accepts_context=False)
+            async def peaks_job(job: Job) -> None:
+                try:
+                    await _run_job(job, lambda sid: make_peaks(services, sid))
+                except PeaksBusy:
+                    log.warning("ffmpeg busy; the peaks are made on their first request instead")
 
             watcher = asyncio.create_task(_shutdown_on(stop, manager))
             try:
@@ -79,6 +81,17 @@ async def consume(services: Services, stop: asyncio.Event, *, concurrency: int) 
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.close()
+
+
+async def _run_job(job: Job, work: Callable[[str], Awaitable[None]]) -> None:
+    # The id of the ingest request that queued the job ties the logs together.
+    offered = (job.headers or {}).get("request_id")
+    token = request_id.set(new_request_id(offered if isinstance(offered, str) else None))
+    try:
+        if job.payload:
+            await work(job.payload.decode())
+    finally:
+        request_id.reset(token)
 
 
 async def _shutdown_on(stop: asyncio.Event, manager: QueueManager) -> None:

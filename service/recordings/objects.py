@@ -11,11 +11,16 @@ from typing import Literal
 from db.recordings import Recording
 from storage.client import Storage
 
-Kind = Literal["wav", "mp3"]
-KINDS: tuple[Kind, ...] = ("wav", "mp3")
-CONTENT_TYPES: dict[Kind, str] = {"wav": "audio/x-wav", "mp3": "audio/mpeg"}
+# "peaks": the waveform's min/max pairs as audiowaveform JSON (service.peaks).
+Kind = Literal["wav", "mp3", "peaks"]
+KINDS: tuple[Kind, ...] = ("wav", "mp3", "peaks")
+CONTENT_TYPES: dict[Kind, str] = {
+    "wav": "audio/x-wav",
+    "mp3": "audio/mpeg",
+    "peaks": "application/json",
+}
 # Only keys of this shape are ever written, so only they are ever collected as orphans.
-_KEY = re.compile(r"(AC[0-9a-f]{32})/(RE[0-9a-f]{32})\.(wav|mp3)")
+_KEY = re.compile(r"(AC[0-9a-f]{32})/(RE[0-9a-f]{32})\.(wav|mp3|peaks)")
 
 
 @dataclass(frozen=True)
@@ -33,8 +38,8 @@ def object_key(storage: Storage, account_sid: str, sid: str, kind: Kind) -> str:
 
 
 def recording_keys(storage: Storage, recording: Recording) -> list[str]:
-    """Every key a recording may have: those its row names, and those a transcode racing a
-    DELETE may have written before the row could name them."""
+    """Every key a recording may have: those its row names, and those a transcode (or the
+    peaks) racing a DELETE may have written before the row could name them."""
     derived = {object_key(storage, recording.account_sid, recording.sid, kind) for kind in KINDS}
     named = {key for key in (recording.wav_key, recording.mp3_key) if key}
     return sorted(derived | named)
@@ -48,7 +53,7 @@ def parse_key(storage: Storage, key: str) -> ObjectName | None:
     match = _KEY.fullmatch(key[len(prefix) :])
     if match is None:
         return None
-    kind: Kind = "wav" if match[3] == "wav" else "mp3"
+    kind = next(k for k in KINDS if k == match[3])
     return ObjectName(match[1], match[2], kind)
 
 

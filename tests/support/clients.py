@@ -43,13 +43,13 @@ class Account:
         return f"/2008-08-01/Accounts/{self.sid}/Recordings"
 
 
-def new_account(dsn: str) -> Account:
+def new_account(dsn: str, name: str = "test") -> Account:
     """A fresh account in the database at ``dsn``, made as `recordings accounts create` does."""
 
     async def go() -> Account:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
         try:
-            made = await create_account(pool, "test")
+            made = await create_account(pool, name)
         finally:
             await pool.close()
         return Account(made.account_sid, made.auth_token)

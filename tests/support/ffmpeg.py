@@ -38,6 +38,10 @@ class CountingFfmpeg:
     def mp3_runs(self) -> int:
         return sum("libmp3lame" in line for line in self.log.read_text().splitlines())
 
+    def peaks_runs(self) -> int:
+        """Decodes to raw PCM on stdout: only the peaks write to pipe:1."""
+        return sum("pipe:1" in line for line in self.log.read_text().splitlines())
+
 
 def ffmpeg_children() -> list[psutil.Process]:
     """The live (not zombie) ffmpeg processes below this one."""

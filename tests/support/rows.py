@@ -113,3 +113,16 @@ def fetch_rows(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
             await conn.close()
 
     return asyncio.run(go())
+
+
+def insert_raw_recording(settings: Settings, account_sid: str, body: bytes, duration: int) -> str:
+    """A recording whose stored WAV is ``body`` as it is (which ingest would have refused)."""
+    row = recording_row(account_sid, settings, duration=duration, wav_size=len(body))
+
+    async def store() -> None:
+        async with open_storage(storage_config(settings)) as storage:
+            await storage.put_bytes(row.wav_key, body, "audio/x-wav")
+
+    asyncio.run(store())
+    insert_recordings(settings.database_url, [row])
+    return row.sid

@@ -55,3 +55,12 @@ def test_the_wheel_has_no_dev_stack_tests_or_benches(wheel: zipfile.ZipFile) -> 
         assert (ROOT / absent).is_dir(), f"{absent}/ moved: update this test"
         assert absent not in top, f"{absent}/ is in the wheel"
     assert {t for t in top if not t.endswith(".dist-info")} == set(RUNTIME)
+
+
+def test_the_wheel_holds_the_pages_templates_and_static_files(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+    pages = ROOT / "service" / "faces" / "pages"
+    files = [p for d in ("templates", "static") for p in (pages / d).iterdir()]
+    assert len(files) >= 8
+    for path in files:
+        assert path.relative_to(ROOT).as_posix() in names, "the pages need it at run time"

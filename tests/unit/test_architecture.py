@@ -17,6 +17,7 @@ CORE = (
     "service.recordings",
     "service.ingest",
     "service.mp3",
+    "service.peaks",
     "service.audio",
     "service.accounts",
     "service.settings",

@@ -60,6 +60,8 @@ def test_every_key_made_reads_back(prefix: str, account: str, sid: str, kind: Ki
         f"{ACCOUNT}/{SID}.ogg",
         f"{ACCOUNT}/{SID}.WAV",
         f"{ACCOUNT}/{SID}.wav.part",
+        f"{ACCOUNT}/{SID}.peaks.json",
+        f"{ACCOUNT}/{SID}.PEAKS",
         f"{ACCOUNT}/{SID}",
         f"{ACCOUNT}/{SID[:-1]}.wav",
         f"{ACCOUNT}/{SID}0.wav",
@@ -87,14 +89,18 @@ def test_recording_keys_are_the_derived_and_the_named_ones() -> None:
     keys = storage("p/")
     wav = object_key(keys, ACCOUNT, SID, "wav")
     mp3 = object_key(keys, ACCOUNT, SID, "mp3")
+    peaks = object_key(keys, ACCOUNT, SID, "peaks")
     plain = recording_row(ACCOUNT, sid=SID, wav_key=wav)
-    # The MP3's key too: a transcode racing a DELETE may have written it before the row said so.
-    assert recording_keys(keys, plain) == sorted([wav, mp3])
+    # The MP3's and the peaks' keys too: made racing a DELETE, they may exist before (or
+    # without) the row saying so.
+    assert recording_keys(keys, plain) == sorted([wav, mp3, peaks])
     cached = recording_row(ACCOUNT, sid=SID, wav_key=wav, mp3_key=mp3)
-    assert recording_keys(keys, cached) == sorted([wav, mp3])
+    assert recording_keys(keys, cached) == sorted([wav, mp3, peaks])
     # Keys a row names otherwise (written under an earlier prefix, say) are kept as well.
     legacy = recording_row(ACCOUNT, sid=SID, wav_key=f"old/{ACCOUNT}/{SID}.wav", mp3_key="x.mp3")
-    assert recording_keys(keys, legacy) == sorted([wav, mp3, f"old/{ACCOUNT}/{SID}.wav", "x.mp3"])
+    assert recording_keys(keys, legacy) == sorted(
+        [wav, mp3, peaks, f"old/{ACCOUNT}/{SID}.wav", "x.mp3"]
+    )
 
 
 def test_recording_keys_of_different_recordings_do_not_meet() -> None:

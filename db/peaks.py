@@ -1,0 +1,78 @@
+"""Recordings' waveform peaks: made (where they are stored) or failed for good."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeAlias
+
+import asyncpg
+
+from db.pool import Pool
+
+# A pool or one of its connections (the one holding the advisory lock).
+Db: TypeAlias = Pool | asyncpg.Connection
+
+
+@dataclass(frozen=True)
+class StoredPeaks:
+    """A recording's peaks, durable in storage."""
+
+    sid: str
+    key: str
+    size: int
+    etag: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PeaksState:
+    """What is known of a live recording's peaks: stored, failed, or neither yet."""
+
+    stored: StoredPeaks | None = None
+    error: str | None = None
+
+
+async def fetch_peaks_state(db: Db, sid: str) -> PeaksState | None:
+    """The peaks of a live recording; None when there is no live recording of that SID."""
+    row = await db.fetchrow(
+        "SELECT p.peaks_key, p.size, p.etag, p.error, p.created_at FROM recordings r"
+        " LEFT JOIN recording_peaks p ON p.sid = r.sid"
+        " WHERE r.sid = $1 AND r.deleted_at IS NULL",
+        sid,
+    )
+    if row is None:
+        return None
+    if row["peaks_key"] is not None:
+        stored = StoredPeaks(sid, row["peaks_key"], row["size"], row["etag"], row["created_at"])
+        return PeaksState(stored=stored)
+    return PeaksState(error=row["error"])
+
+
+async def set_peaks(pool: Pool, sid: str, *, key: str, size: int, etag: str) -> StoredPeaks | None:
+    """Record peaks that are durable in storage; None when the recording is gone."""
+    row = await pool.fetchrow(
+        "INSERT INTO recording_peaks AS p (sid, peaks_key, size, etag)"
+        " SELECT r.sid, $2, $3, $4 FROM recordings r WHERE r.sid = $1 AND r.deleted_at IS NULL"
+        " ON CONFLICT (sid) DO UPDATE SET peaks_key = EXCLUDED.peaks_key, size = EXCLUDED.size,"
+        " etag = EXCLUDED.etag, error = NULL, created_at = now()"
+        " RETURNING p.created_at",
+        sid,
+        key,
+        size,
+        etag,
+    )
+    if row is None:
+        return None
+    return StoredPeaks(sid, key, size, etag, row["created_at"])
+
+
+async def set_peaks_error(pool: Pool, sid: str, message: str) -> None:
+    """Remember that this recording's audio cannot be decoded, so it is not tried again."""
+    await pool.execute(
+        "INSERT INTO recording_peaks (sid, error)"
+        " SELECT r.sid, $2 FROM recordings r WHERE r.sid = $1 AND r.deleted_at IS NULL"
+        " ON CONFLICT (sid) DO NOTHING",
+        sid,
+        message,
+    )

@@ -1,0 +1,135 @@
+"""The pages' routes under both API versions, Peaks.json beside the media, and the static files.
+
+These paths would otherwise fall to the API faces' ``{name}`` and ``Recordings{suffix}`` routes
+(as 404s), so this face is registered before them (service/app.py FACES).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Request, Response
+
+from service.accounts.auth import authenticate, authorize_media
+from service.errors import BadRequest, NotFound
+from service.faces.pages.assets import STATIC_PATH, assets
+from service.faces.pages.listing import echo_query, parse_page_query
+from service.faces.pages.peaks import peaks_response
+from service.faces.pages.rendering import pages_errors, render_page, root_path
+from service.faces.pages.views import VERSIONS, RecordingView, Version
+from service.http.cors import preflight_response
+from service.http.deps import ServicesDep
+
+router = APIRouter(include_in_schema=False)
+ASSET_CACHE = "public, max-age=31536000, immutable"
+GET = ["GET", "HEAD"]
+
+
+def _recording_page(version: Version) -> Callable[..., Awaitable[Response]]:
+    @pages_errors
+    async def recording_page(
+        account_sid: str, sid: str, request: Request, services: ServicesDep
+    ) -> Response:
+        found = await services.catalog.fetch(account_sid, sid)
+        await authorize_media(services.pool, found, request.headers.get("authorization"))
+        root = root_path(request)
+        view = RecordingView.of(found.recording, version, root)
+        return render_page(
+            request,
+            "recording.html",
+            {
+                "version": version,
+                "recording": view,
+                "list_url": version.list_page(root, account_sid),
+                "undecodable": found.recording.mp3_error is not None,
+            },
+        )
+
+    return recording_page
+
+
+def _list_page(version: Version) -> Callable[..., Awaitable[Response]]:
+    @pages_errors
+    async def list_page(account_sid: str, request: Request, services: ServicesDep) -> Response:
+        account = await authenticate(
+            services.pool, request.headers.get("authorization"), account_sid
+        )
+        root = root_path(request)
+        base = version.list_page(root, account_sid)
+        context = {"version": version, "account": account, "list_url": base}
+        raw = request.scope["query_string"]
+        try:
+            query = parse_page_query(raw)
+        except BadRequest as error:
+            # The form again, as typed, with what was wrong: nothing is listed.
+            return render_page(
+                request,
+                "recordings.html",
+                {**context, "query": echo_query(raw), "error": error.message, "page": None},
+                status_code=error.status,
+            )
+        page = await services.catalog.list_page(
+            account_sid, query.filters, page=query.page, page_size=query.page_size
+        )
+        window = page.window
+
+        def uri(number: int | None) -> str | None:
+            return None if number is None else query.uri(base, number)
+
+        return render_page(
+            request,
+            "recordings.html",
+            {
+                **context,
+                "query": query,
+                "error": None,
+                "page": page,
+                "rows": [RecordingView.of(r, version, root) for r in page.recordings],
+                "first_url": uri(0) if window.page > 0 else None,
+                "previous_url": uri(window.previous_page),
+                "next_url": uri(window.next_page),
+                "last_url": uri(window.last_page) if window.next_page is not None else None,
+            },
+        )
+
+    return list_page
+
+
+async def get_peaks(
+    account_sid: str, sid: str, request: Request, services: ServicesDep
+) -> Response:
+    found = await services.catalog.fetch(account_sid, sid)
+    await authorize_media(services.pool, found, request.headers.get("authorization"))
+    return await peaks_response(services, request, found)
+
+
+async def preflight_peaks(
+    account_sid: str, sid: str, request: Request, services: ServicesDep
+) -> Response:
+    # A player on another origin sending credentials asks first, as for the media.
+    return await preflight_response(services.pool, account_sid, request.headers.get("origin"))
+
+
+for _name in VERSIONS:
+    _version = Version(_name)
+    _recordings = f"/{_name}/Accounts/{{account_sid}}/Recordings"
+    router.add_api_route(_recordings + "/{sid}.html", _recording_page(_version), methods=GET)
+    router.add_api_route(_recordings + ".html", _list_page(_version), methods=GET)
+    router.add_api_route(_recordings + "/{sid}/Peaks.json", get_peaks, methods=GET)
+    router.add_api_route(_recordings + "/{sid}/Peaks.json", preflight_peaks, methods=["OPTIONS"])
+
+
+@router.api_route(STATIC_PATH + "/{name}", methods=GET)
+async def get_asset(name: str) -> Response:
+    asset = assets().get(name)
+    if asset is None:
+        raise NotFound()
+    return Response(
+        asset.body,
+        media_type=asset.content_type,
+        headers={
+            "Cache-Control": ASSET_CACHE,
+            "ETag": f'"{asset.version}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

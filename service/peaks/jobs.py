@@ -1,0 +1,38 @@
+"""Peaks made right after ingest: a job per recording on the MP3's queue (pgqueuer), taken by
+`recordings worker` and run through the same single flight as a request."""
+
+from __future__ import annotations
+
+import logging
+
+from pgqueuer.queries import Queries
+
+from db.pool import Pool
+from db.recordings import fetch_recording_by_sid
+from service.peaks.maker import PeaksFailed, PeaksGone
+from service.services import Services
+
+log = logging.getLogger(__name__)
+PEAKS_ENTRYPOINT = "recordings.peaks"
+
+
+async def enqueue_peaks(pool: Pool, sid: str, *, request_id: str | None = None) -> None:
+    """Ask the workers for this recording's peaks; the dedupe key keeps one job per recording."""
+    await Queries.from_asyncpg_pool(pool).enqueue(
+        PEAKS_ENTRYPOINT,
+        sid.encode(),
+        dedupe_key=f"peaks:{sid}",
+        headers={"request_id": request_id} if request_id else None,
+        on_conflict="skip",
+    )
+
+
+async def make_peaks(services: Services, sid: str) -> None:
+    """One job: the path a Peaks.json request takes when it finds none."""
+    recording = await fetch_recording_by_sid(services.pool, sid)
+    if recording is None:
+        return
+    try:
+        await services.peaks.ensure_peaks(recording)
+    except (PeaksGone, PeaksFailed) as exc:
+        log.info("no peaks for %s: %s", sid, exc)

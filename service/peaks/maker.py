@@ -1,0 +1,271 @@
+"""Peaks made once per recording across every replica: decoded by ffmpeg, reduced as they
+stream, stored, then recorded; the MP3's rule (service.mp3.transcoder) for another product."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import sys
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import anyio
+import ffmpeg as ffmpeg_lib
+
+from db.peaks import Db, StoredPeaks, fetch_peaks_state, set_peaks, set_peaks_error
+from db.pool import Pool
+from db.recordings import Recording
+from service.audio.ffmpeg import FfmpegBusy, FfmpegResult, FfmpegSlots, run_ffmpeg
+from service.peaks.reducer import PeakReducer
+from service.peaks.waveform import Waveform, samples_per_pixel
+from service.recordings.objects import CONTENT_TYPES, object_key
+from storage.client import Storage
+
+log = logging.getLogger(__name__)
+UNDECODABLE = "The recording's audio could not be decoded for its waveform"
+# pg_advisory_lock's two-integer key space is apart from the one-bigint space the MP3 and the
+# migrations lock in, so this class number only has to differ from other two-integer users.
+_LOCK_CLASS = 0x5045414B  # "PEAK"
+# Native byte order, so the reducer reads the samples without swapping them.
+_RAW_FORMAT = "s16le" if sys.byteorder == "little" else "s16be"
+
+
+class PeaksFailed(Exception):
+    """No peaks could be made; ``permanent`` when retrying would fail the same way."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+class PeaksBusy(Exception):
+    """Too many peaks already being made or waited for here."""
+
+
+class PeaksGone(Exception):
+    """The recording was deleted (or never was) while its peaks were wanted."""
+
+
+def decode_args(ffmpeg: str, channels: int) -> list[str]:
+    """The ffmpeg command line: WAV forced on stdin (pipe protocol only), raw 16-bit PCM of the
+    recording's channels on stdout."""
+    source = ffmpeg_lib.input("pipe:0", f="wav", protocol_whitelist="pipe")["a:0"]
+    node = source.output("pipe:1", f=_RAW_FORMAT, acodec=f"pcm_{_RAW_FORMAT}", ac=channels)
+    node = node.global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+    return cast(list[str], node.compile(cmd=ffmpeg))
+
+
+def _lock_key(sid: str) -> int:
+    # 32 bits of the SID as a signed int4; two recordings sharing it only take turns.
+    value = int(sid[2:10], 16)
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What one decode gave: ffmpeg's outcome, the frames it wrote and their peaks."""
+
+    result: FfmpegResult
+    frames: int
+    waveform: Waveform
+
+
+async def decode_peaks(
+    ffmpeg: str,
+    source: AsyncIterable[bytes] | Path,
+    *,
+    channels: int,
+    sample_rate: int,
+    expected_frames: int,
+    timeout: float,
+) -> Decoded:
+    """Decode a WAV with ffmpeg and reduce its samples to peaks as they stream out, at the
+    resolution ``expected_frames`` calls for."""
+    reducer = PeakReducer(
+        channels=channels,
+        sample_rate=sample_rate,
+        samples_per_pixel=samples_per_pixel(sample_rate, expected_frames),
+    )
+    result = await run_ffmpeg(
+        decode_args(ffmpeg, channels), source, timeout=timeout, output=reducer.feed
+    )
+    return Decoded(result, reducer.frames, reducer.finish())
+
+
+@dataclass
+class _Flight:
+    task: asyncio.Task[StoredPeaks]
+    waiters: int = 0
+
+
+class PeaksMaker:
+    """Makes peaks: single-flight in this process, one ffmpeg per recording across processes."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        storage: Storage,
+        *,
+        ffmpeg: Callable[[], str],
+        timeout: float,
+        slots: FfmpegSlots,
+        capacity: int,
+    ) -> None:
+        self._pool = pool
+        self._storage = storage
+        self._ffmpeg = ffmpeg
+        self._timeout = timeout
+        # Shared with the transcoder: RECORDINGS_FFMPEG_MAX_PROCESSES bounds every ffmpeg here.
+        self._slots = slots
+        # Recordings being made or waited for here at most, as the transcoder counts them.
+        self._capacity = capacity
+        self._inflight: dict[str, _Flight] = {}
+
+    async def ensure_peaks(self, recording: Recording) -> StoredPeaks:
+        """The recording's stored peaks, making them (or waiting for them) when missing."""
+        state = await fetch_peaks_state(self._pool, recording.sid)
+        if state is None:
+            raise PeaksGone()
+        if state.stored is not None:
+            return state.stored
+        if state.error is not None:
+            raise PeaksFailed(state.error, permanent=True)
+        sid = recording.sid
+        flight = self._inflight.get(sid)
+        if flight is None:
+            if len(self._inflight) >= self._capacity:
+                raise PeaksBusy()
+            flight = _Flight(asyncio.create_task(self._produce(recording)))
+            self._inflight[sid] = flight
+            flight.task.add_done_callback(lambda done: self._forget(sid, done))
+        flight.waiters += 1
+        try:
+            return await asyncio.shield(flight.task)
+        finally:
+            flight.waiters -= 1
+            if flight.waiters == 0 and not flight.task.done():
+                # Nobody wants these peaks any more: stop ffmpeg rather than finish for nobody.
+                flight.task.cancel()
+
+    async def read_peaks(self, stored: StoredPeaks) -> bytes:
+        """The stored document (tens of KB: read whole)."""
+        stream = await self._storage.open_object(stored.key)
+        try:
+            return b"".join([chunk async for chunk in stream.iter_chunks(256 * 1024)])
+        finally:
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """One of the process's ffmpeg slots, or PeaksBusy when too many runs wait."""
+        try:
+            async with self._slots.slot():
+                yield
+        except FfmpegBusy as exc:
+            raise PeaksBusy() from exc
+
+    def _forget(self, sid: str, task: asyncio.Task[StoredPeaks]) -> None:
+        if (flight := self._inflight.get(sid)) is not None and flight.task is task:
+            del self._inflight[sid]
+        if not task.cancelled():
+            task.exception()  # retrieved here, so an abandoned failure is not reported as lost
+
+    async def _produce(self, recording: Recording) -> StoredPeaks:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout + 60
+        delay = 0.02
+        key = _lock_key(recording.sid)
+        while True:
+            async with self._turn(), self._pool.acquire() as conn:
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", _LOCK_CLASS, key):
+                    try:
+                        # Check again: the lock's last holder may have just made them.
+                        current = await self._settled(conn, recording.sid)
+                        if current is not None:
+                            return current
+                        return await self._make(recording)
+                    finally:
+                        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                            await conn.execute(
+                                "SELECT pg_advisory_unlock($1, $2)", _LOCK_CLASS, key
+                            )
+            # Another process holds the lock and is making them: look again shortly.
+            current = await self._settled(self._pool, recording.sid)
+            if current is not None:
+                return current
+            if loop.time() > deadline:
+                raise PeaksBusy()
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+
+    async def _settled(self, db: Db, sid: str) -> StoredPeaks | None:
+        """The stored peaks if they are settled (made, or failed for good: raised), else None."""
+        state = await fetch_peaks_state(db, sid)
+        if state is None:
+            raise PeaksGone()
+        if state.error is not None:
+            raise PeaksFailed(state.error, permanent=True)
+        return state.stored
+
+    async def _make(self, recording: Recording) -> StoredPeaks:
+        expected = recording.duration * recording.sample_rate
+        started = asyncio.get_running_loop().time()
+        decoded = await decode_peaks(
+            self._ffmpeg(),
+            self._wav_chunks(recording.wav_key),
+            channels=recording.channels,
+            sample_rate=recording.sample_rate,
+            expected_frames=expected,
+            timeout=self._timeout,
+        )
+        elapsed = asyncio.get_running_loop().time() - started
+        if decoded.result.returncode is None:
+            log.error("ffmpeg timed out decoding %s after %.0f s", recording.sid, self._timeout)
+            raise PeaksFailed("Decoding the audio timed out", permanent=False)
+        # ffmpeg trusts a WAV header's sizes and exits 0 on a truncated file: compare the frames
+        # decoded with the recording's measured duration instead.
+        rate = recording.sample_rate
+        short = decoded.frames < max(expected - 1.5 * rate, 0.5 * expected)
+        if not decoded.result.ok or decoded.frames == 0 or short:
+            log.error(
+                "ffmpeg could not decode %s for peaks (exit %s, %d frames): %s",
+                recording.sid,
+                decoded.result.returncode,
+                decoded.frames,
+                decoded.result.stderr,
+            )
+            await set_peaks_error(self._pool, recording.sid, UNDECODABLE)
+            raise PeaksFailed(UNDECODABLE, permanent=True)
+        waveform = decoded.waveform
+        body = waveform.to_json(16)
+        etag = f'"{hashlib.sha256(body).hexdigest()[:40]}"'
+        key = object_key(self._storage, recording.account_sid, recording.sid, "peaks")
+        await self._storage.put_bytes(key, body, CONTENT_TYPES["peaks"])
+        stored = await set_peaks(self._pool, recording.sid, key=key, size=len(body), etag=etag)
+        if stored is None:
+            # Deleted while we worked: take the object away again (gc would, later).
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await self._storage.delete_objects([key])
+            raise PeaksGone()
+        log.info(
+            "made the peaks of %s in %.2f s",
+            recording.sid,
+            elapsed,
+            extra={"recording_sid": recording.sid, "peaks_bytes": len(body)},
+        )
+        return stored
+
+    async def _wav_chunks(self, key: str) -> AsyncIterator[bytes]:
+        stream = await self._storage.open_object(key)
+        try:
+            async for chunk in stream.iter_chunks(256 * 1024):
+                yield chunk
+        finally:
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
