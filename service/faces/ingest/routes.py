@@ -6,6 +6,7 @@ import errno
 import hmac
 import logging
 import tempfile
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from starlette.requests import ClientDisconnect
 
 from db.accounts import fetch_account
 from service.audio.probe import AudioError
+from service.callbacks.guard import UrlRefused
+from service.callbacks.outbox import CallbackTarget, check_target
 from service.errors import (
     BadRequest,
     InsufficientStorage,
@@ -29,6 +32,7 @@ from service.faces.v2008.responses import render_recording, split_suffix
 from service.http.deps import ServicesDep
 from service.http.query import parse_query_string
 from service.ingest.pipeline import DEFAULT_SOURCE, SOURCES, Upload, ingest_file
+from service.settings import Settings
 from service.sids import is_account_sid, is_call_sid, is_conference_sid
 from service.timestamps import InvalidTimestamp, parse_timestamp
 
@@ -77,8 +81,20 @@ def _timestamp(params: dict[str, str], name: str) -> datetime | None:
         raise BadRequest(f"{name} is not a valid timestamp: {exc}") from exc
 
 
-def _parse_upload(account_sid: str, raw_query: bytes) -> Upload:
-    params = dict(parse_query_string(raw_query))
+async def _status_callback(params: dict[str, str], settings: Settings) -> CallbackTarget | None:
+    url = params.get("RecordingStatusCallback") or None
+    method = params.get("RecordingStatusCallbackMethod") or None
+    if method is not None and method.upper() not in ("POST", "GET"):
+        raise BadRequest("RecordingStatusCallbackMethod must be POST or GET")
+    if url is None:
+        return None
+    try:
+        return await check_target(url, method, allow_private=settings.webhook_allow_private)
+    except UrlRefused as exc:
+        raise BadRequest(f"RecordingStatusCallback is refused: {exc}") from exc
+
+
+def _parse_upload(account_sid: str, params: dict[str, str]) -> Upload:
     call_sid = params.get("CallSid", "")
     if not is_call_sid(call_sid):
         raise BadRequest("CallSid is required and must be a valid Call SID")
@@ -124,7 +140,12 @@ async def ingest_recording(
         )
     if not is_account_sid(account_sid):
         raise NotFound("Unknown AccountSid")
-    upload = _parse_upload(account_sid, request.scope["query_string"])
+    params = dict(parse_query_string(request.scope["query_string"]))
+    upload = replace(
+        _parse_upload(account_sid, params),
+        status_callback=await _status_callback(params, settings),
+        base_url=str(request.base_url),
+    )
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.max_upload_bytes:
         raise PayloadTooLarge(f"The upload exceeds the limit of {settings.max_upload_bytes} bytes")

@@ -1,0 +1,45 @@
+"""`recordings accounts set`: an account's settings changed together, each only when given."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from db.accounts import Account, fetch_account, set_enforce_media_auth
+from db.callbacks import set_status_callback
+from db.pool import open_pool
+from service.callbacks.outbox import check_target
+from service.settings import Settings
+
+
+@dataclass(frozen=True)
+class AccountChanges:
+    """What to change; None leaves a setting as it is. An empty status callback clears it."""
+
+    enforce_media_auth: bool | None = None
+    status_callback: str | None = None
+    status_callback_method: str | None = None
+
+
+async def change_account(
+    settings: Settings, account_sid: str, changes: AccountChanges
+) -> Account | None:
+    """Apply the changes; the account as it is now, None when there is no such account.
+
+    A new status callback URL goes through the same guard as an ingest's (UrlRefused).
+    """
+    async with open_pool(settings.database_url, max_size=1) as pool:
+        account = await fetch_account(pool, account_sid)
+        if account is None:
+            return None
+        url = account.status_callback
+        if changes.status_callback is not None:
+            url = changes.status_callback or None
+        method = changes.status_callback_method or account.status_callback_method
+        if url is not None and changes.status_callback:
+            await check_target(url, method, allow_private=settings.webhook_allow_private)
+        async with pool.acquire() as conn, conn.transaction():
+            if changes.enforce_media_auth is not None:
+                await set_enforce_media_auth(conn, account_sid, changes.enforce_media_auth)
+            if changes.status_callback is not None or changes.status_callback_method is not None:
+                await set_status_callback(conn, account_sid, url, method)
+        return await fetch_account(pool, account_sid)
