@@ -228,6 +228,8 @@ class Dispatcher:
                 callback.attempts,
                 attempt.seconds,
                 extra={
+                    # On the record too, so it survives handlers that format later (elsewhere).
+                    "request_id": request_id.get(),
                     "callback_id": callback.id,
                     "recording_sid": callback.recording_sid,
                     "outcome": outcome,
