@@ -61,7 +61,11 @@ class Target:
 def refusal(address: IPAddress) -> str | None:
     """Why a connection to ``address`` is refused, or None when it is a public address."""
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
+        if address.ipv4_mapped is not None:
+            # A connection to ::ffff:a.b.c.d is a connection to a.b.c.d over IPv4.
+            inner = refusal(address.ipv4_mapped)
+            return None if inner is None else f"{inner} (as {address})"
+        embedded = address.sixtofour
         if embedded is None and address.teredo is not None:
             embedded = address.teredo[1]
         if embedded is None and address in _NAT64:
@@ -78,8 +82,8 @@ def refusal(address: IPAddress) -> str | None:
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
-        ("private", address.is_private),
         ("reserved", address.is_reserved),
+        ("private", address.is_private),
     ):
         if flag:
             return f"{address} is a {name} address"

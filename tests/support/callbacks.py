@@ -7,14 +7,17 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from db.callbacks import Callback
 from service.callbacks.dispatcher import run_callbacks
 from service.callbacks.guard import Resolver, system_resolver
+from service.callbacks.outbox import status_params
 from service.services import open_services
 from service.settings import Settings
 from tests.support.loopback import LoopbackOnlyTransport
-from tests.support.rows import fetch_rows
+from tests.support.rows import MOMENT, fetch_rows, recording_row
 
 # Small delays so retries happen within a test's seconds; PostgreSQL timeouts short enough
 # that an outage is noticed quickly.
@@ -85,3 +88,25 @@ def one_callback(dsn: str, recording_sid: str) -> dict[str, Any]:
 def end_pending_callbacks(dsn: str) -> None:
     """Let no test's leftover callback be delivered in the next test."""
     fetch_rows(dsn, "UPDATE callbacks SET status = 'failed' WHERE status = 'pending'")
+
+
+def callback_to(url: str, method: str = "POST") -> Callback:
+    """A pending callback of a plausible recording (no row anywhere), as a worker claims it."""
+    recording = recording_row()
+    return Callback(
+        id=42,
+        account_sid=recording.account_sid,
+        recording_sid=recording.sid,
+        url=url,
+        method=method,
+        params=status_params(recording, "https://rec.example.com"),
+        request_id="req-1",
+        status="pending",
+        attempts=1,
+        next_attempt_at=MOMENT,
+        give_up_at=MOMENT + timedelta(days=1),
+        last_status=None,
+        last_error=None,
+        date_created=datetime.now(UTC),
+        delivered_at=None,
+    )
