@@ -220,15 +220,17 @@ def main(argv: list[str] | None = None) -> int:
             plain: list[float] = []
             with_cb: list[float] = []
             queued: list[str] = []
-            rounds = 5
-            for _ in range(rounds):
-                per = max(1, args.pairs // rounds)
-                plain += asyncio.run(_ingest_all(base, stack, account, wav, per, 1, None))[1]
-                sids, durations, _ = asyncio.run(
-                    _ingest_all(base, stack, account, wav, per, 1, receiver.url)
-                )
-                with_cb += durations
-                queued += sids
+            for i in range(2 * args.pairs):
+                # One of each in turn, the order swapped every pair, so neither side is always
+                # the one that runs on a warmer (or a busier) machine.
+                if (i % 2 == 0) == (i % 4 < 2):
+                    plain += asyncio.run(_ingest_all(base, stack, account, wav, 1, 1, None))[1]
+                else:
+                    sids, durations, _ = asyncio.run(
+                        _ingest_all(base, stack, account, wav, 1, 1, receiver.url)
+                    )
+                    with_cb += durations
+                    queued += sids
 
             # 2. A backlog drained by the worker vs raw POSTs of the same bodies.
             burst, _, _ = asyncio.run(

@@ -163,9 +163,9 @@ class Dispatcher:
                     # A dead server's connection is noticed here at the latest.
                     await conn.execute("SELECT 1", timeout=self.settings.database_timeout)
             except Exception as exc:
-                if not is_unavailable(exc) and not isinstance(exc, OSError):
-                    raise
-                log.debug("callbacks: LISTEN connection lost (%s)", exc)
+                # Whatever ends the LISTEN, polling goes on; only the wake-up is late meanwhile.
+                level = logging.DEBUG if is_unavailable(exc) else logging.WARNING
+                log.log(level, "callbacks: LISTEN connection lost (%s)", exc)
                 await _pause(stop, delay)
                 delay = min(delay * 2, 10.0)
             finally:

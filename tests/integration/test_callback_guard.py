@@ -82,6 +82,12 @@ def test_accounts_set_refuses_the_same_urls(settings: Settings, account: Account
         check=False,
     )
     assert result.returncode == 2 and "private" in result.stderr
+    nothing = run_recordings(settings, "accounts", "set", account.sid, check=False)
+    assert nothing.returncode == 2 and "nothing to change" in nothing.stderr
+    bad_method = run_recordings(
+        settings, "accounts", "set", "--status-callback-method", "PUT", account.sid, check=False
+    )
+    assert bad_method.returncode == 2
 
 
 @pytest.fixture
