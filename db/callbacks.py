@@ -32,6 +32,17 @@ class Callback:
 
 
 @dataclass(frozen=True)
+class NewCallback:
+    """The callback of a recording being inserted (see db.recordings.insert_recording)."""
+
+    url: str | None  # None: the account's default target, if it has one
+    method: str | None
+    params: dict[str, str]
+    request_id: str | None
+    window_seconds: float
+
+
+@dataclass(frozen=True)
 class Claimed:
     """A callback a worker holds for one attempt, with what it needs to sign it."""
 

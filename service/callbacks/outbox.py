@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-from db.callbacks import insert_callback
-from db.pool import Pool
+from db.callbacks import NewCallback
 from db.recordings import Recording
 from service.callbacks.guard import (
     Resolver,
@@ -78,21 +77,17 @@ def status_params(recording: Recording, base_url: str) -> dict[str, str]:
     }
 
 
-async def enqueue_callback(
-    conn: Pool,
+def new_callback(
     recording: Recording,
     target: CallbackTarget | None,
     *,
     base_url: str,
     request_id: str | None,
     window_seconds: float,
-) -> int | None:
-    """Queue the recording's callback in the caller's transaction: to ``target``, else to the
-    account's default if it has one. Its id, or None when there is no callback to make."""
-    return await insert_callback(
-        conn,
-        account_sid=recording.account_sid,
-        recording_sid=recording.sid,
+) -> NewCallback:
+    """The recording's callback, to be inserted with it: to ``target``, else to the account's
+    default if it has one (decided by the insert, from the account's row)."""
+    return NewCallback(
         url=target.url if target else None,
         method=target.method if target else None,
         params=status_params(recording, base_url),
