@@ -18,6 +18,13 @@ class Account:
     token_hash: bytes
     enforce_media_auth: bool
     date_created: datetime
+    # The default target of the account's recording status callbacks, and how it is called.
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    # The AuthToken sealed under the server's key (None: made before that, or with no key).
+    token_sealed: bytes | None = None
+    # Origins whose pages may read the account's media with credentials (CORS).
+    cors_origins: tuple[str, ...] = ()
 
 
 def _account(row: asyncpg.Record) -> Account:
@@ -28,20 +35,31 @@ def _account(row: asyncpg.Record) -> Account:
         token_hash=bytes(row["token_hash"]),
         enforce_media_auth=row["enforce_media_auth"],
         date_created=row["date_created"],
+        status_callback=row["status_callback"],
+        status_callback_method=row["status_callback_method"],
+        token_sealed=None if row["token_sealed"] is None else bytes(row["token_sealed"]),
+        cors_origins=tuple(row["cors_origins"]),
     )
 
 
 async def insert_account(
-    pool: Pool, *, sid: str, friendly_name: str, token_salt: bytes, token_hash: bytes
+    pool: Pool,
+    *,
+    sid: str,
+    friendly_name: str,
+    token_salt: bytes,
+    token_hash: bytes,
+    token_sealed: bytes | None = None,
 ) -> Account:
-    """Store a new account with its hashed token."""
+    """Store a new account with its hashed token (and its sealed copy, if any)."""
     row = await pool.fetchrow(
-        "INSERT INTO accounts (sid, friendly_name, token_salt, token_hash)"
-        " VALUES ($1, $2, $3, $4) RETURNING *",
+        "INSERT INTO accounts (sid, friendly_name, token_salt, token_hash, token_sealed)"
+        " VALUES ($1, $2, $3, $4, $5) RETURNING *",
         sid,
         friendly_name,
         token_salt,
         token_hash,
+        token_sealed,
     )
     assert row is not None
     return _account(row)
@@ -88,13 +106,22 @@ async def list_accounts(pool: Pool) -> list[tuple[Account, int]]:
     return [(_account(row), int(row["live"])) for row in rows]
 
 
-async def set_token(pool: Pool, sid: str, *, token_salt: bytes, token_hash: bytes) -> bool:
-    """Replace an account's token hash; False when there is no such account."""
+async def set_token(
+    pool: Pool,
+    sid: str,
+    *,
+    token_salt: bytes,
+    token_hash: bytes,
+    token_sealed: bytes | None = None,
+) -> bool:
+    """Replace an account's token hash and sealed copy; False when there is no such account."""
     status = await pool.execute(
-        "UPDATE accounts SET token_salt = $2, token_hash = $3, date_updated = now() WHERE sid = $1",
+        "UPDATE accounts SET token_salt = $2, token_hash = $3, token_sealed = $4,"
+        " date_updated = now() WHERE sid = $1",
         sid,
         token_salt,
         token_hash,
+        token_sealed,
     )
     return bool(status != "UPDATE 0")
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
+from db.callbacks import NewCallback
 from db.pool import Pool
 
 
@@ -100,14 +102,43 @@ def _recording(row: asyncpg.Record) -> Recording:
     )
 
 
-async def insert_recording(pool: Pool, recording: Recording) -> Recording:
-    """Store a recording whose WAV is already durable in storage."""
-    row = await pool.fetchrow(
+# A recording's status callback, queued by the statement that inserts the recording (so both
+# commit or neither does, in one round trip): to the given URL, else to the account's default.
+_WITH_CALLBACK = (
+    ", queued AS (INSERT INTO callbacks (account_sid, recording_sid, url, method, params,"
+    " request_id, give_up_at)"
+    " SELECT a.sid, r.sid, coalesce($15, a.status_callback),"
+    " CASE WHEN $15::text IS NULL THEN a.status_callback_method ELSE $16 END,"
+    " $17::jsonb, $18, now() + make_interval(secs => $19)"
+    " FROM inserted r JOIN accounts a ON a.sid = r.account_sid"
+    " WHERE coalesce($15, a.status_callback) IS NOT NULL)"
+)
+
+
+async def insert_recording(
+    pool: Pool, recording: Recording, callback: NewCallback | None = None
+) -> Recording:
+    """Store a recording whose WAV is already durable in storage, with its status callback
+    (to ``callback.url``, or the account's default) when one is given."""
+    insert = (
         "INSERT INTO recordings AS r (sid, account_sid, call_sid, duration, date_created,"
         " date_updated, sample_rate, channels, wav_key, wav_size, wav_etag, source, start_time,"
         " conference_sid)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        f" RETURNING {_COLUMNS}",
+        f" RETURNING {_COLUMNS}"
+    )
+    extra: list[object] = []
+    if callback is not None:
+        insert = f"WITH inserted AS ({insert}){_WITH_CALLBACK} SELECT * FROM inserted r"
+        extra = [
+            callback.url,
+            callback.method or "POST",
+            json.dumps(callback.params),
+            callback.request_id,
+            callback.window_seconds,
+        ]
+    row = await pool.fetchrow(
+        insert,
         recording.sid,
         recording.account_sid,
         recording.call_sid,
@@ -122,6 +153,7 @@ async def insert_recording(pool: Pool, recording: Recording) -> Recording:
         recording.source,
         recording.start_time,
         recording.conference_sid,
+        *extra,
     )
     assert row is not None
     return _recording(row)

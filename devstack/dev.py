@@ -27,7 +27,9 @@ from devstack.demo import write_demo_wav
 from devstack.servers import EmbeddedPostgres, EmbeddedS3
 from service.accounts.auth import token_matches
 from service.accounts.registry import create_account
+from service.accounts.sealing import sealer_for
 from service.app import create_app
+from service.callbacks.dispatcher import run_callbacks
 from service.http.server import server_options
 from service.ingest.pipeline import Upload, ingest_file
 from service.logs import configure_logging, logging_config
@@ -155,6 +157,7 @@ def _load_state(path: Path) -> dict[str, Any]:
         "s3_access_key": "dev" + secrets.token_hex(8),
         "s3_secret_key": secrets.token_hex(20),
         "ingest_token": secrets.token_hex(20),
+        "secret_key": secrets.token_hex(32),
     }
 
 
@@ -180,7 +183,9 @@ async def _seed(settings: Settings, state: dict[str, Any]) -> None:
         known = state.get("account_sid")
         account = await fetch_account(services.pool, known) if known else None
         if account is None:
-            made = await create_account(services.pool, "Demo account")
+            made = await create_account(
+                services.pool, "Demo account", sealer=sealer_for(settings.secret_key)
+            )
             state["account_sid"], state["auth_token"] = made.account_sid, made.auth_token
         state["enforce_media_auth"] = bool(account and account.enforce_media_auth)
         if account is not None and not token_matches(
@@ -204,10 +209,13 @@ async def _seed(settings: Settings, state: dict[str, Any]) -> None:
 async def _serve_with_worker(
     server: uvicorn.Server, settings: Settings, metrics: Metrics, ready: str
 ) -> None:
-    """The API and an MP3 worker in one process, stopping together on Ctrl-C."""
+    """The API, an MP3 worker and the callback deliveries in one process, stopping together on
+    Ctrl-C."""
     stop = asyncio.Event()
     async with open_services(settings, metrics) as services:
-        worker = asyncio.create_task(consume(services, stop, concurrency=1))
+        worker = asyncio.gather(
+            consume(services, stop, concurrency=1), run_callbacks(services, stop)
+        )
         serving = asyncio.create_task(server.serve())
         try:
             # uvicorn offers a flag, not an event, for "listening".
@@ -315,8 +323,16 @@ def _run_locked(
             state["server_pids"][name] = server.pid
             _save_state(state_path, state)
         state["pg_port"], state["s3_port"] = postgres.port, s3.port
+        # A data directory from before status callbacks has no secret key yet: made once, kept.
+        state.setdefault("secret_key", secrets.token_hex(32))
         settings = stack_settings(
-            postgres, s3, ingest_token=state["ingest_token"], log_format=log_format
+            postgres,
+            s3,
+            ingest_token=state["ingest_token"],
+            log_format=log_format,
+            secret_key=state["secret_key"],
+            # Callbacks to the developer's own machine (localhost, a LAN address) are the point.
+            webhook_allow_private=True,
         )
         configure_logging(settings.log_format)
         env_text = "".join(f"{k}={v}\n" for k, v in settings_env(settings).items())

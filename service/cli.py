@@ -144,10 +144,11 @@ def accounts_create(settings: Settings, name: str, as_json: bool) -> None:
     """Create an account and print its AccountSid and AuthToken (shown only now)."""
     from db.pool import open_pool
     from service.accounts.registry import create_account
+    from service.accounts.sealing import sealer_for
 
     async def go() -> tuple[str, str]:
         async with open_pool(settings.database_url, max_size=1) as pool:
-            new = await create_account(pool, name)
+            new = await create_account(pool, name, sealer=sealer_for(settings.secret_key))
         return new.account_sid, new.auth_token
 
     sid, token = _run(go())
@@ -160,28 +161,99 @@ def accounts_create(settings: Settings, name: str, as_json: bool) -> None:
 @accounts.command("set")
 @click.option(
     "--enforce-media-auth/--no-enforce-media-auth",
-    required=True,
+    default=None,
     help="Whether fetching this account's media needs its credentials.",
 )
+@click.option(
+    "--status-callback",
+    metavar="URL",
+    default=None,
+    help="The default RecordingStatusCallback of the account's recordings; '' clears it.",
+)
+@click.option(
+    "--status-callback-method",
+    type=click.Choice(["POST", "GET"], case_sensitive=False),
+    default=None,
+    help="How that URL is called (POST unless set).",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    metavar="ORIGIN",
+    multiple=True,
+    help="An origin (https://app.example) whose pages may read private media with credentials;"
+    " repeat for several; replaces the list.",
+)
+@click.option("--no-cors-origins", is_flag=True, help="Clear the list of CORS origins.")
 @click.argument("account_sid")
 @pass_settings
-def accounts_set(settings: Settings, enforce_media_auth: bool, account_sid: str) -> None:
-    """Change an account's settings."""
-    from db.accounts import set_enforce_media_auth
-    from db.pool import open_pool
+def accounts_set(
+    settings: Settings,
+    enforce_media_auth: bool | None,
+    status_callback: str | None,
+    status_callback_method: str | None,
+    cors_origins: tuple[str, ...],
+    no_cors_origins: bool,
+    account_sid: str,
+) -> None:
+    """Change an account's settings (any of the options, at least one)."""
+    from service.accounts.changes import AccountChanges, change_account, parse_origin
+    from service.callbacks.guard import UrlRefused
     from service.sids import is_account_sid
 
     if not is_account_sid(account_sid):
         raise click.BadParameter("not an AccountSid", param_hint="ACCOUNT_SID")
-
-    async def go() -> bool:
-        async with open_pool(settings.database_url, max_size=1) as pool:
-            return await set_enforce_media_auth(pool, account_sid, enforce_media_auth)
-
-    if not _run(go()):
+    if cors_origins and no_cors_origins:
+        raise click.UsageError("--cors-origin and --no-cors-origins contradict each other")
+    try:
+        origins = tuple(parse_origin(o) for o in cors_origins)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--cors-origin") from exc
+    new_origins = () if no_cors_origins else origins or None
+    if (
+        enforce_media_auth is None
+        and status_callback is None
+        and status_callback_method is None
+        and new_origins is None
+    ):
+        raise click.UsageError(
+            "nothing to change: give --enforce-media-auth/--no-enforce-media-auth,"
+            " --status-callback, --status-callback-method, --cors-origin or --no-cors-origins"
+        )
+    changes = AccountChanges(
+        enforce_media_auth=enforce_media_auth,
+        status_callback=status_callback,
+        status_callback_method=status_callback_method.upper() if status_callback_method else None,
+        cors_origins=new_origins,
+    )
+    try:
+        account = _run(change_account(settings, account_sid, changes))
+    except UrlRefused as exc:
+        raise click.BadParameter(str(exc), param_hint="--status-callback") from exc
+    if account is None:
         raise _no_account(account_sid)
-    state = "on" if enforce_media_auth else "off"
-    click.echo(f"{account_sid}: enforce media auth {state}")
+    if enforce_media_auth is not None:
+        click.echo(f"{account_sid}: enforce media auth {'on' if enforce_media_auth else 'off'}")
+    if new_origins is not None:
+        listed = " ".join(account.cors_origins) or "none"
+        click.echo(f"{account_sid}: CORS origins with credentials: {listed}")
+    if status_callback is not None or status_callback_method is not None:
+        if account.status_callback:
+            method = account.status_callback_method
+            click.echo(f"{account_sid}: status callback {method} {account.status_callback}")
+        else:
+            click.echo(f"{account_sid}: no status callback")
+    if account.status_callback and (settings.secret_key is None or account.token_sealed is None):
+        why = (
+            "RECORDINGS_SECRET_KEY is not set"
+            if settings.secret_key is None
+            else "its AuthToken was made before the server kept tokens sealed"
+        )
+        click.echo(
+            f"recordings: warning: {account_sid}'s callbacks go out unsigned ({why}): set"
+            f" RECORDINGS_SECRET_KEY, then run `recordings accounts rotate-token {account_sid}`",
+            err=True,
+        )
 
 
 @accounts.command("list")
@@ -201,8 +273,13 @@ def accounts_list(settings: Settings, as_json: bool) -> None:
                 "account_sid": account.sid,
                 "friendly_name": account.friendly_name,
                 "enforce_media_auth": account.enforce_media_auth,
+                "cors_origins": list(account.cors_origins),
                 "recordings": live,
                 "date_created": rfc2822(account.date_created),
+                "status_callback": account.status_callback,
+                "status_callback_method": account.status_callback_method,
+                # Whether its callbacks can be signed (a sealed copy of its token exists).
+                "token_sealed": account.token_sealed is not None,
             }
             for account, live in found
         ]
@@ -213,6 +290,8 @@ def accounts_list(settings: Settings, as_json: bool) -> None:
         return
     for item in listed:
         auth = "  media auth" if item["enforce_media_auth"] else ""
+        if item["status_callback"]:
+            auth += f"  callback {item['status_callback_method']} {item['status_callback']}"
         name = f"  {item['friendly_name']}" if item["friendly_name"] else ""
         click.echo(f"{item['account_sid']}  {item['recordings']:>9} recordings{auth}{name}")
 
@@ -225,10 +304,11 @@ def accounts_rotate_token(settings: Settings, account_sid: str, as_json: bool) -
     """Give the account a new AuthToken, printed only now; the old one stops working."""
     from db.pool import open_pool
     from service.accounts.registry import rotate_token
+    from service.accounts.sealing import sealer_for
 
     async def go() -> str | None:
         async with open_pool(settings.database_url, max_size=1) as pool:
-            return await rotate_token(pool, account_sid)
+            return await rotate_token(pool, account_sid, sealer=sealer_for(settings.secret_key))
 
     token = _run(go())
     if token is None:
@@ -261,6 +341,90 @@ def accounts_delete(settings: Settings, account_sid: str, yes: bool) -> None:
     if deleted is None:
         raise _no_account(account_sid)
     click.echo(f"deleted {account_sid} and {deleted} recordings")
+
+
+@main.group()
+def callbacks() -> None:
+    """Recording status callbacks: see them, deliver failed ones again."""
+
+
+@callbacks.command("list")
+@click.option("--failed", is_flag=True, help="Only callbacks that were given up on.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_settings
+def callbacks_list(settings: Settings, failed: bool, limit: int, as_json: bool) -> None:
+    """The newest callbacks, newest first."""
+    from db.callbacks import list_callbacks
+    from db.pool import open_pool
+
+    async def go() -> list[dict[str, Any]]:
+        async with open_pool(settings.database_url, max_size=1) as pool:
+            found = await list_callbacks(pool, failed_only=failed, limit=limit)
+        return [
+            {
+                "id": c.id,
+                "status": c.status,
+                "account_sid": c.account_sid,
+                "recording_sid": c.recording_sid,
+                "method": c.method,
+                "url": c.url,
+                "attempts": c.attempts,
+                "last_status": c.last_status,
+                "last_error": c.last_error,
+                "request_id": c.request_id,
+                "date_created": c.date_created.isoformat(),
+                "next_attempt_at": c.next_attempt_at.isoformat() if c.status == "pending" else None,
+                "delivered_at": c.delivered_at.isoformat() if c.delivered_at else None,
+            }
+            for c in found
+        ]
+
+    listed = _run(go())
+    if as_json:
+        click.echo(json.dumps(listed))
+        return
+    for item in listed:
+        error = (
+            f"  {item['last_error']}"
+            if item["status"] != "delivered" and item["last_error"]
+            else ""
+        )
+        click.echo(
+            f"{item['id']:>8}  {item['status']:<9}  {item['attempts']:>3} tries  "
+            f"{item['recording_sid']}  {item['method']} {item['url']}{error}"
+        )
+
+
+@callbacks.command("retry")
+@click.argument("ids", nargs=-1, required=True, type=click.IntRange(1))
+@pass_settings
+def callbacks_retry(settings: Settings, ids: tuple[int, ...]) -> None:
+    """Deliver these callbacks again now, with a new retry window (failed or pending ones)."""
+    from db.callbacks import fetch_callbacks, requeue
+    from db.pool import open_pool
+
+    async def go() -> tuple[list[int], dict[int, str]]:
+        async with open_pool(settings.database_url, max_size=1) as pool:
+            done = await requeue(
+                pool, sorted(set(ids)), window_seconds=settings.callback_retry_window_seconds
+            )
+            known = {c.id: c.status for c in await fetch_callbacks(pool, sorted(set(ids)))}
+        return done, known
+
+    done, known = _run(go())
+    for callback_id in done:
+        click.echo(f"{callback_id}: queued for delivery")
+    missing = [i for i in sorted(set(ids)) if i not in known]
+    left = [i for i in sorted(set(ids)) if i in known and i not in done]
+    for callback_id in left:
+        state = known[callback_id]
+        why = "already delivered" if state == "delivered" else "being delivered right now"
+        click.echo(f"recordings: callback {callback_id} is {why}", err=True)
+    if missing:
+        raise OperatorError(f"no callback {', '.join(map(str, missing))}", NOT_FOUND)
+    if left:
+        sys.exit(1)
 
 
 @main.command("import")

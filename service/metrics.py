@@ -52,6 +52,25 @@ class Metrics:
         self.transcodes_inflight = Gauge(
             "recordings_transcodes_inflight", "MP3s being made or awaited here", registry=r
         )
+        # Status callbacks, counted where they are delivered (the worker).
+        self.callbacks = Counter(
+            "recordings_callbacks",
+            "Status callback attempts by outcome (delivered, retried, failed, refused, expired)",
+            ["outcome"],
+            registry=r,
+        )
+        self.callback_attempt_seconds = Histogram(
+            "recordings_callback_attempt_duration_seconds",
+            "Time of one status callback attempt, up to the receiver's answer",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.callback_delivery_delay = Histogram(
+            "recordings_callback_delivery_delay_seconds",
+            "From the recording's commit to its callback's delivery",
+            buckets=(*_LATENCY_BUCKETS, 600.0, 3600.0, 21600.0, 86400.0),
+            registry=r,
+        )
 
     def record_transcode(self, seconds: float, ok: bool) -> None:
         """Called by the transcoder after each ffmpeg run."""

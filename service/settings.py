@@ -68,6 +68,26 @@ class Settings(BaseSettings):
         # An empty variable (compose's `${RECORDINGS_PUBLIC_URL:-}`) means "not set".
         return value or None
 
+    # Server key of at least 32 characters: AuthTokens are kept encrypted under a key derived
+    # from it, so the worker can sign status callbacks. Unset: callbacks go out unsigned.
+    secret_key: str | None = Field(default=None, min_length=32)
+    # Allow status callbacks to loopback, private, link-local and other non-public addresses
+    # (`recordings dev` and the tests); off, such URLs are refused at ingest and at delivery.
+    webhook_allow_private: bool = False
+    # Status callbacks: deliveries at a time per worker, their timeouts, the retry schedule
+    # (exponential from the first delay up to the largest, until the window has passed).
+    callback_concurrency: int = Field(default=8, ge=1)
+    callback_connect_timeout: float = Field(default=5.0, gt=0)
+    callback_timeout: float = Field(default=15.0, gt=0)
+    callback_retry_initial_seconds: float = Field(default=1.0, gt=0)
+    callback_retry_max_seconds: float = Field(default=1800.0, gt=0)
+    callback_retry_window_seconds: float = Field(default=86400.0, gt=0)
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        return value or None
+
     log_format: Literal["json", "text"] = "json"
     log_level: str = "INFO"
     access_log: bool = True

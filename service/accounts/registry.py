@@ -8,6 +8,7 @@ from db import accounts as rows
 from db.pool import Pool
 from db.recordings import ListFilter, list_account_tombstones, list_recordings
 from service.accounts.auth import hash_token, new_salt, new_token
+from service.accounts.sealing import TokenSealer
 from service.recordings.catalog import Catalog, remove_objects
 from service.sids import new_sid
 
@@ -18,26 +19,38 @@ class NewAccount:
     auth_token: str
 
 
-async def create_account(pool: Pool, friendly_name: str = "") -> NewAccount:
-    """A new account and the only copy of its AuthToken in clear."""
+async def create_account(
+    pool: Pool, friendly_name: str = "", *, sealer: TokenSealer | None = None
+) -> NewAccount:
+    """A new account and the only copy of its AuthToken in clear; with a sealer, the token is
+    also kept encrypted so that the account's status callbacks can be signed."""
     token = new_token()
     salt = new_salt()
+    sid = new_sid("AC")
     account = await rows.insert_account(
         pool,
-        sid=new_sid("AC"),
+        sid=sid,
         friendly_name=friendly_name,
         token_salt=salt,
         token_hash=hash_token(token, salt),
+        token_sealed=sealer.seal(sid, token) if sealer else None,
     )
     return NewAccount(account.sid, token)
 
 
-async def rotate_token(pool: Pool, account_sid: str) -> str | None:
-    """A new AuthToken for the account (the old one stops working at once); None if unknown."""
+async def rotate_token(
+    pool: Pool, account_sid: str, *, sealer: TokenSealer | None = None
+) -> str | None:
+    """A new AuthToken for the account (the old one stops working at once, and signs nothing
+    more); None if unknown."""
     token = new_token()
     salt = new_salt()
     if not await rows.set_token(
-        pool, account_sid, token_salt=salt, token_hash=hash_token(token, salt)
+        pool,
+        account_sid,
+        token_salt=salt,
+        token_hash=hash_token(token, salt),
+        token_sealed=sealer.seal(account_sid, token) if sealer else None,
     ):
         return None
     return token

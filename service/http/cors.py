@@ -23,9 +23,11 @@ def cors_headers(origin: str | None, allowed: Sequence[str]) -> dict[str, str]:
             "Access-Control-Allow-Origin": origin,
             "Access-Control-Allow-Credentials": "true",
             "Access-Control-Expose-Headers": _EXPOSED,
-            # The answer differs by origin: shared caches must keep them apart.
             "Vary": "Origin",
         }
+    if allowed:
+        # The answer differs by origin for this account: shared caches must keep them apart.
+        return {**CORS_HEADERS, "Vary": "Origin"}
     return CORS_HEADERS
 
 

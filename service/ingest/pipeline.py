@@ -13,6 +13,7 @@ import asyncpg
 
 from db.recordings import Recording, insert_recording
 from service.audio.probe import prepare_wav
+from service.callbacks.outbox import IMPORT_FALLBACK_BASE_URL, CallbackTarget, new_callback
 from service.logs import request_id
 from service.mp3 import queue
 from service.peaks.jobs import enqueue_peaks
@@ -47,6 +48,11 @@ class Upload:
     source: str = DEFAULT_SOURCE
     start_time: datetime | None = None
     conference_sid: str | None = None
+    # The ingest's own status callback; None: the account's default, if it has one.
+    status_callback: CallbackTarget | None = None
+    # Where the service was reached, for the callback's RecordingUrl when RECORDINGS_PUBLIC_URL
+    # is unset (None: `recordings import`, which was reached nowhere).
+    base_url: str | None = None
 
 
 async def ingest_file(services: Services, upload: Upload, source: Path, workdir: Path) -> Recording:
@@ -71,29 +77,36 @@ async def ingest_file(services: Services, upload: Upload, source: Path, workdir:
     created = upload.date_created or datetime.now(UTC)
     await storage.upload_file(key, wav, CONTENT_TYPES["wav"])
     try:
-        recording = await insert_recording(
-            services.pool,
-            Recording(
-                sid=sid,
-                account_sid=upload.account_sid,
-                call_sid=upload.call_sid,
-                duration=info.whole_seconds,
-                date_created=created,
-                date_updated=created,
-                sample_rate=info.sample_rate,
-                channels=info.channels,
-                wav_key=key,
-                wav_size=size,
-                wav_etag=etag,
-                mp3_key=None,
-                mp3_size=None,
-                mp3_etag=None,
-                mp3_error=None,
-                source=upload.source,
-                start_time=upload.start_time,
-                conference_sid=upload.conference_sid,
-            ),
+        row = Recording(
+            sid=sid,
+            account_sid=upload.account_sid,
+            call_sid=upload.call_sid,
+            duration=info.whole_seconds,
+            date_created=created,
+            date_updated=created,
+            sample_rate=info.sample_rate,
+            channels=info.channels,
+            wav_key=key,
+            wav_size=size,
+            wav_etag=etag,
+            mp3_key=None,
+            mp3_size=None,
+            mp3_etag=None,
+            mp3_error=None,
+            source=upload.source,
+            start_time=upload.start_time,
+            conference_sid=upload.conference_sid,
         )
+        # The recording and its status callback are one statement (an outbox): a committed
+        # recording always has its callback queued, and a refused one queues none.
+        callback = new_callback(
+            row,
+            upload.status_callback,
+            base_url=settings.public_url or upload.base_url or IMPORT_FALLBACK_BASE_URL,
+            request_id=request_id.get(),
+            window_seconds=settings.callback_retry_window_seconds,
+        )
+        recording = await insert_recording(services.pool, row, callback)
     except asyncpg.PostgresError:
         # PostgreSQL refused the row, so none points at this object: remove it now.
         with anyio.CancelScope(shield=True), contextlib.suppress(Exception):

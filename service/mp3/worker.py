@@ -15,6 +15,7 @@ from pgqueuer.models import Job
 from pgqueuer.queries import Queries
 
 from db.recordings import fetch_recording_by_sid
+from service.callbacks.dispatcher import run_callbacks
 from service.logs import new_request_id, request_id
 from service.metrics import Metrics, serve_metrics
 from service.mp3.queue import MP3_ENTRYPOINT
@@ -100,7 +101,8 @@ async def _shutdown_on(stop: asyncio.Event, manager: QueueManager) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
-    """`recordings worker`: consume MP3 jobs until SIGINT or SIGTERM."""
+    """`recordings worker`: consume MP3 jobs and deliver status callbacks until SIGINT or
+    SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -116,5 +118,12 @@ async def run_worker(settings: Settings) -> None:
         )
         log.info("worker metrics on port %d", settings.worker_metrics_port)
     async with open_services(settings, metrics) as services:
-        log.info("worker started: up to %d ffmpeg processes", settings.ffmpeg_max_processes)
-        await consume(services, stop, concurrency=settings.ffmpeg_max_processes)
+        log.info(
+            "worker started: up to %d ffmpeg processes, %d callback deliveries at a time",
+            settings.ffmpeg_max_processes,
+            settings.callback_concurrency,
+        )
+        # One failing loop ends the other and the process: a supervisor restarts it whole.
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(consume(services, stop, concurrency=settings.ffmpeg_max_processes))
+            tasks.create_task(run_callbacks(services, stop))

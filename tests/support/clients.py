@@ -16,9 +16,12 @@ import httpx
 from db import accounts
 from db.accounts import set_enforce_media_auth
 from service.accounts.registry import create_account
+from service.accounts.sealing import TokenSealer
 from service.sids import new_sid
 
 INGEST_TOKEN = "test-ingest-token-" + secrets.token_hex(8)
+# RECORDINGS_SECRET_KEY of the tests' settings: accounts made here keep a sealed token under it.
+SECRET_KEY = "test-secret-key-" + secrets.token_hex(16)
 
 # The `ingest` fixture: upload(client, account, body or the demo WAV, ...) bound to the server.
 Ingest = Callable[..., httpx.Response]
@@ -43,13 +46,15 @@ class Account:
         return f"/2008-08-01/Accounts/{self.sid}/Recordings"
 
 
-def new_account(dsn: str, name: str = "test") -> Account:
-    """A fresh account in the database at ``dsn``, made as `recordings accounts create` does."""
+def new_account(dsn: str, name: str = "test", *, sealed: bool = True) -> Account:
+    """A fresh account in the database at ``dsn``, made as `recordings accounts create` does
+    with the tests' RECORDINGS_SECRET_KEY (``sealed=False``: as before there was one)."""
 
     async def go() -> Account:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
         try:
-            made = await create_account(pool, name)
+            sealer = TokenSealer(SECRET_KEY) if sealed else None
+            made = await create_account(pool, name, sealer=sealer)
         finally:
             await pool.close()
         return Account(made.account_sid, made.auth_token)

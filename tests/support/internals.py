@@ -39,6 +39,7 @@ def secrets_of(settings: Settings) -> list[str]:
         INGEST_TOKEN,
         settings.s3_access_key_id or "",
         settings.s3_secret_access_key or "",
+        settings.secret_key or "",
         settings.database_url,
         urlsplit(settings.s3_endpoint_url or "").netloc,
         f":{urlsplit(settings.database_url).port}",

@@ -28,7 +28,7 @@ from service.mp3.queue import install_queue
 from service.services import storage_config
 from service.settings import Settings, settings_env
 from storage.client import open_storage
-from tests.support.clients import INGEST_TOKEN
+from tests.support.clients import INGEST_TOKEN, SECRET_KEY
 from tests.support.processes import running_process
 
 # The console script of the environment the tests run in.
@@ -70,6 +70,7 @@ def make_settings(postgres: EmbeddedPostgres, s3: EmbeddedS3, **overrides: objec
     values: dict[str, object] = {
         "s3_bucket": "recordings-tests",
         "ingest_token": INGEST_TOKEN,
+        "secret_key": SECRET_KEY,
         "s3_timeout": 10.0,
         "database_timeout": 5.0,
         # Tests that want the worker's eager MP3s turn this on; the rest leave no queue behind.

@@ -17,8 +17,10 @@ import httpx
 import psutil
 import pytest
 
+from devstack.demo import write_demo_wav
 from devstack.servers import free_port
 from service.operator_errors import PORT_IN_USE
+from tests.support.receivers import Receiver, wait_until
 from tests.support.stack import RECORDINGS
 
 READY = "Press Ctrl-C to stop."
@@ -110,6 +112,29 @@ def assert_all_gone(family: list[psutil.Process], ports: list[int]) -> None:
     assert all(port_free(port) for port in ports), ports
 
 
+def assert_dev_delivers_signed_callbacks(data_dir: Path, port: int, tmp_path: Path) -> None:
+    """dev.env carries a generated RECORDINGS_SECRET_KEY and allows callbacks to this machine;
+    the in-process worker delivers an ingest's callback signed with the demo account's token."""
+    env = dict(line.split("=", 1) for line in (data_dir / "dev.env").read_text().splitlines())
+    assert len(env["RECORDINGS_SECRET_KEY"]) >= 32
+    assert env["RECORDINGS_WEBHOOK_ALLOW_PRIVATE"] == "true"
+    state = json.loads((data_dir / "dev-state.json").read_text())
+    wav = write_demo_wav(tmp_path / "callback.wav", 1.0).read_bytes()
+    with Receiver() as receiver:
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/internal/Accounts/{state['account_sid']}/Recordings.json",
+            params={"CallSid": "CA" + "1" * 32, "RecordingStatusCallback": receiver.url},
+            content=wav,
+            headers={"Authorization": f"Bearer {state['ingest_token']}"},
+            timeout=30,
+        )
+        assert response.status_code == 201, response.text
+        wait_until(receiver.answered, what="the dev stack's callback")
+        [got] = receiver.received
+    assert got.params["RecordingSid"] == response.json()["sid"]
+    assert got.signed_by(state["auth_token"])
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_dev_stops_every_server_it_started_whatever_stops_it(
     tmp_path: Path, sig: signal.Signals
@@ -126,6 +151,7 @@ def test_dev_stops_every_server_it_started_whatever_stops_it(
         env_file = dev.data_dir / "dev.env"
         assert env_file.stat().st_mode & 0o077 == 0
         if sig == signal.SIGTERM:
+            assert_dev_delivers_signed_callbacks(dev.data_dir, dev.port, tmp_path)
             # The in-process worker's transcodes of the demo recordings appear in /metrics.
             deadline = time.monotonic() + 60
             metrics = ""

@@ -21,7 +21,7 @@ from service.operator_errors import (
 )
 from service.recordings.objects import object_key
 from service.settings import Settings
-from tests.support.clients import Account, Ingest
+from tests.support.clients import Account, Ingest, uploaded_sid
 from tests.support.stack import RECORDINGS, recordings_env, run_recordings
 
 
@@ -217,3 +217,34 @@ def test_worker_serves_its_transcodes_on_its_metrics_port(
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
+
+
+def test_accounts_set_cors_origins(
+    settings: Settings, client: httpx.Client, account: Account, demo_wav: bytes
+) -> None:
+    sid = uploaded_sid(client, account, demo_wav)
+    media = f"{account.base}/{sid}.wav"
+    allowed = "https://app.example.com"
+    done = run_recordings(
+        settings,
+        "accounts", "set", "--cors-origin", allowed + "/", "--cors-origin", "http://127.0.0.1:3000",
+        account.sid,
+    )  # fmt: skip
+    assert "https://app.example.com http://127.0.0.1:3000" in done.stdout
+    listed = json.loads(run_recordings(settings, "accounts", "list", "--json").stdout)
+    mine = next(a for a in listed if a["account_sid"] == account.sid)
+    assert mine["cors_origins"] == [allowed, "http://127.0.0.1:3000"]
+    answer = client.get(media, headers={"Origin": allowed})
+    assert answer.headers["access-control-allow-origin"] == allowed
+    assert answer.headers["access-control-allow-credentials"] == "true"
+    other = client.get(media, headers={"Origin": "https://evil.example"})
+    assert other.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in other.headers
+    for bad in ("app.example.com", "ftp://x.example", "https://x.example/path"):
+        refused = run_recordings(
+            settings, "accounts", "set", "--cors-origin", bad, account.sid, check=False
+        )
+        assert refused.returncode == 2 and "--cors-origin" in refused.stderr
+    run_recordings(settings, "accounts", "set", "--no-cors-origins", account.sid)
+    cleared = client.get(media, headers={"Origin": allowed})
+    assert cleared.headers["access-control-allow-origin"] == "*"

@@ -20,6 +20,7 @@ CORE = (
     "service.peaks",
     "service.audio",
     "service.accounts",
+    "service.callbacks",
     "service.settings",
     "service.errors",
     "service.sids",
@@ -261,3 +262,11 @@ def test_tests_import_helpers_from_support_not_from_a_conftest() -> None:
     assert offenders == [], "import helpers from tests.support instead"
     support = [p for p in (tests / "support").glob("*.py") if "pytest.fixture" in p.read_text()]
     assert support == [], "tests/support holds plain helpers; fixtures live in conftest.py files"
+
+
+def test_the_callbacks_core_holds_no_web_framework(graph: list[Import]) -> None:
+    # Delivery speaks HTTP as a client (httpx); parsing requests is the ingest face's job.
+    framework = ("fastapi", "starlette", "uvicorn")
+    mine = [e for e in graph if within(e.importer, "service.callbacks")]
+    assert mine, "service.callbacks is read"
+    assert [e for e in mine if e.imported.split(".")[0] in framework] == []

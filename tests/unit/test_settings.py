@@ -53,6 +53,14 @@ NON_DEFAULTS: dict[str, object] = {
     "public_url": "https://media.example.com/calls",
     "soft_delete_retention_days": 7,
     "max_duration_seconds": 600,
+    "secret_key": "a server key of at least thirty-two characters",
+    "webhook_allow_private": True,
+    "callback_concurrency": 3,
+    "callback_connect_timeout": 1.5,
+    "callback_timeout": 4.5,
+    "callback_retry_initial_seconds": 0.25,
+    "callback_retry_max_seconds": 60.0,
+    "callback_retry_window_seconds": 3600.0,
 }
 
 

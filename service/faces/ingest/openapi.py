@@ -37,6 +37,16 @@ INGEST_PARAMETERS: dict[str, Any] = {
             "StartTime", "When recording began: ISO-8601 or RFC 2822", {"type": "string"}
         ),
         query_parameter("ConferenceSid", "The conference's SID (CF...)", {"type": "string"}),
+        query_parameter(
+            "RecordingStatusCallback",
+            "URL called once the recording is stored (default: the account's)",
+            {"type": "string"},
+        ),
+        query_parameter(
+            "RecordingStatusCallbackMethod",
+            "POST (default) or GET",
+            {"type": "string", "enum": ["POST", "GET"]},
+        ),
     ],
     "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": BINARY}}},
 }

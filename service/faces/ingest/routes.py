@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import logging
 import tempfile
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from db.accounts import fetch_account
 from db.recordings import Recording
 from service.audio.ffmpeg import FfmpegBusy
 from service.audio.probe import AudioError
+from service.callbacks.guard import UrlRefused
+from service.callbacks.outbox import CallbackTarget, check_target
 from service.errors import (
     BadRequest,
     InsufficientStorage,
@@ -36,6 +39,7 @@ from service.http.query import parse_query_string
 from service.ingest import idempotency
 from service.ingest.pipeline import DEFAULT_SOURCE, SOURCES, Upload, ingest_file
 from service.services import Services
+from service.settings import Settings
 from service.sids import is_account_sid, is_call_sid, is_conference_sid
 from service.timestamps import InvalidTimestamp, parse_timestamp
 
@@ -88,8 +92,20 @@ def _timestamp(params: dict[str, str], name: str) -> datetime | None:
         raise BadRequest(f"{name} is not a valid timestamp: {exc}") from exc
 
 
-def _parse_upload(account_sid: str, raw_query: bytes) -> Upload:
-    params = dict(parse_query_string(raw_query))
+async def _status_callback(params: dict[str, str], settings: Settings) -> CallbackTarget | None:
+    url = params.get("RecordingStatusCallback") or None
+    method = params.get("RecordingStatusCallbackMethod") or None
+    if method is not None and method.upper() not in ("POST", "GET"):
+        raise BadRequest("RecordingStatusCallbackMethod must be POST or GET")
+    if url is None:
+        return None
+    try:
+        return await check_target(url, method, allow_private=settings.webhook_allow_private)
+    except UrlRefused as exc:
+        raise BadRequest(f"RecordingStatusCallback is refused: {exc}") from exc
+
+
+def _parse_upload(account_sid: str, params: dict[str, str]) -> Upload:
     call_sid = params.get("CallSid", "")
     if not is_call_sid(call_sid):
         raise BadRequest("CallSid is required and must be a valid Call SID")
@@ -135,7 +151,12 @@ async def ingest_recording(
         )
     if not is_account_sid(account_sid):
         raise NotFound("Unknown AccountSid")
-    upload = _parse_upload(account_sid, request.scope["query_string"])
+    params = dict(parse_query_string(request.scope["query_string"]))
+    upload = replace(
+        _parse_upload(account_sid, params),
+        status_callback=await _status_callback(params, settings),
+        base_url=str(request.base_url),
+    )
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.max_upload_bytes:
         raise PayloadTooLarge(f"The upload exceeds the limit of {settings.max_upload_bytes} bytes")
