@@ -91,7 +91,23 @@ def test_compose_has_no_version_key_and_the_expected_services(compose: dict[str,
         *API_SERVICES,
         "worker",
         "lb",
+        "prometheus",
     }
+
+
+def test_prometheus_scrapes_every_api_replica_and_the_worker(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["prometheus"]["profiles"] == ["monitoring"]
+    port = int(option(command_of(services["worker"]), "--metrics-port"))
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for group in job["static_configs"]
+        for target in group["targets"]
+    }
+    api_ports = {int(option(command_of(services[n]), "--port")) for n in API_SERVICES}
+    assert targets == {f"{n}:{p}" for n in API_SERVICES for p in api_ports} | {f"worker:{port}"}
 
 
 def test_depends_on_targets_exist_with_the_right_conditions(compose: dict[str, Any]) -> None:
@@ -291,7 +307,7 @@ def test_ports_and_addresses_are_consistent(compose: dict[str, Any], nginx: Dire
         assert "FORWARDED_ALLOW_IPS" not in environment_of(services[name]), name
 
     # Images are pinned, never :latest.
-    for name in ("postgres", "minio", "lb"):
+    for name in ("postgres", "minio", "lb", "prometheus"):
         image = services[name]["image"]
         assert ":" in image and not image.endswith(":latest"), image
 
