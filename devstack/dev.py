@@ -271,6 +271,9 @@ The 2010-04-01 API, through the official libraries with only their base URL chan
           c.api.base_url = "{base}"; print([r.sid for r in c.recordings.list(limit=5)])
   node:   const c = require("twilio")("{account}", "{token}"); c.api.baseUrl = "{base}";
 
+In a browser: {rec}.html (the account's list; its AccountSid and AuthToken when asked)
+              {rec}/{sid}.html (one recording: player and waveform)
+
 Press Ctrl-C to stop.
 """
 
