@@ -188,7 +188,11 @@ def test_dev_after_sigkill_stops_the_servers_left_behind_and_starts(tmp_path: Pa
             second.wait_ready()
             assert "left running by an earlier `recordings dev`" in second.text
             # The demo account now enforces media auth: every media line carries credentials.
-            media_lines = [line for line in second.text.splitlines() if "Recordings/RE" in line]
+            media_lines = [
+                line
+                for line in second.text.splitlines()
+                if "curl" in line and "Recordings/RE" in line
+            ]
             assert media_lines and all(" -u AC" in line for line in media_lines), media_lines
             assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in servers)
             # The servers kept their ports, so dev.env stays true across restarts.
