@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeAlias
 
-import asyncpg
-
-from db.pool import Pool
-
-# A pool or one of its connections (the one holding the advisory lock).
-Db: TypeAlias = Pool | asyncpg.Connection
+from db.pool import Db, Pool
 
 
 @dataclass(frozen=True)

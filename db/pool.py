@@ -9,6 +9,8 @@ from typing import TypeAlias
 import asyncpg
 
 Pool: TypeAlias = asyncpg.Pool
+# A pool or one of its connections (one holding an advisory lock, say): queries take either.
+Db: TypeAlias = Pool | asyncpg.Connection
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

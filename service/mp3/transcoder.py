@@ -14,9 +14,10 @@ from typing import cast
 import anyio
 import ffmpeg as ffmpeg_lib
 
-from db.pool import Pool
+from db.pool import Db, Pool
 from db.recordings import Recording, fetch_recording_by_sid, set_mp3, set_mp3_error
-from service.audio.ffmpeg import FfmpegBusy, FfmpegSlots, run_ffmpeg
+from service.audio.ffmpeg import FfmpegSlots, run_ffmpeg
+from service.flights import OncePerRecording
 from service.recordings.objects import CONTENT_TYPES, file_etag, object_key
 from storage.client import Storage
 
@@ -26,6 +27,8 @@ MP3_TYPE = CONTENT_TYPES["mp3"]
 # but Safari documents no support for it, so telephone audio is resampled up to 16 kHz.
 _MP3_RATES = (16000, 22050, 24000, 32000, 44100, 48000)
 _UNTRANSCODABLE = "The recording's audio could not be transcoded to MP3"
+# The advisory locks' class of MP3 runs (service.flights); the peaks have their own.
+_LOCK_CLASS = 0x4D503320  # "MP3 "
 
 
 class TranscodeFailed(Exception):
@@ -86,19 +89,6 @@ def mp3_args(ffmpeg: str, dst: Path, fmt: Mp3Format) -> list[str]:
     return cast(list[str], node.compile(cmd=ffmpeg))
 
 
-def _lock_key(sid: str) -> int:
-    # A stable 63-bit number per SID for pg_advisory_lock, the same in every process.
-    return int(sid[2:17], 16)
-
-
-@dataclass
-class _Flight:
-    """One recording's MP3 in the making here, and how many callers wait for it."""
-
-    task: asyncio.Task[Recording]
-    waiters: int = 0
-
-
 class Transcoder:
     """Makes MP3s: single-flight in this process, one ffmpeg per recording across processes."""
 
@@ -119,15 +109,20 @@ class Transcoder:
         self._storage = storage
         self._ffmpeg = ffmpeg
         self._timeout = timeout
-        self._slots = slots
-        self._capacity = max_processes + max_waiting
         self._tmp_dir = tmp_dir
         self._on_run = on_run
-        self._inflight: dict[str, _Flight] = {}
+        self._flights: OncePerRecording[Recording] = OncePerRecording(
+            pool,
+            slots,
+            lock_class=_LOCK_CLASS,
+            capacity=max_processes + max_waiting,
+            timeout=timeout,
+            busy=TranscoderBusy,
+        )
 
     @property
     def inflight(self) -> int:
-        return len(self._inflight)
+        return self._flights.inflight
 
     async def ensure_mp3(self, recording: Recording) -> Recording:
         """The recording with its MP3 cached, making it (or waiting for it) when missing."""
@@ -135,65 +130,13 @@ class Transcoder:
             return recording
         if recording.mp3_error:
             raise TranscodeFailed(recording.mp3_error, permanent=True)
-        sid = recording.sid
-        flight = self._inflight.get(sid)
-        if flight is None:
-            if len(self._inflight) >= self._capacity:
-                raise TranscoderBusy()
-            flight = _Flight(asyncio.create_task(self._produce(recording)))
-            self._inflight[sid] = flight
-            flight.task.add_done_callback(lambda done: self._forget(sid, done))
-        flight.waiters += 1
-        try:
-            return await asyncio.shield(flight.task)
-        finally:
-            flight.waiters -= 1
-            if flight.waiters == 0 and not flight.task.done():
-                # Everyone who wanted this MP3 has gone: stop ffmpeg rather than finish for nobody.
-                flight.task.cancel()
+        return await self._flights.run(
+            recording.sid,
+            lambda db: self._current(db, recording.sid),
+            lambda: self._transcode(recording),
+        )
 
-    def _forget(self, sid: str, task: asyncio.Task[Recording]) -> None:
-        if (flight := self._inflight.get(sid)) is not None and flight.task is task:
-            del self._inflight[sid]
-        if not task.cancelled():
-            task.exception()  # retrieved here, so an abandoned failure is not reported as lost
-
-    async def _produce(self, recording: Recording) -> Recording:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout + 60
-        delay = 0.02
-        key = _lock_key(recording.sid)
-        while True:
-            async with self._turn(), self._pool.acquire() as conn:
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1::bigint)", key):
-                    try:
-                        # Check the cache again: the lock's last holder may have just made it.
-                        current = await self._current(conn, recording.sid)
-                        if current is not None:
-                            return current
-                        return await self._transcode(recording)
-                    finally:
-                        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                            await conn.execute("SELECT pg_advisory_unlock($1::bigint)", key)
-            # Another process holds the lock and is making it: look again shortly.
-            current = await self._current(self._pool, recording.sid)
-            if current is not None:
-                return current
-            if loop.time() > deadline:
-                raise TranscoderBusy()
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.25)
-
-    @contextlib.asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """One of the process's ffmpeg slots, or TranscoderBusy when too many runs wait."""
-        try:
-            async with self._slots.slot():
-                yield
-        except FfmpegBusy as exc:
-            raise TranscoderBusy() from exc
-
-    async def _current(self, db: Pool, sid: str) -> Recording | None:
+    async def _current(self, db: Db, sid: str) -> Recording | None:
         """The recording if its MP3 is settled (made or failed for good), else None."""
         current = await fetch_recording_by_sid(db, sid)
         if current is None:

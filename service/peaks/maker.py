@@ -16,10 +16,11 @@ from typing import cast
 import anyio
 import ffmpeg as ffmpeg_lib
 
-from db.peaks import Db, StoredPeaks, fetch_peaks_state, set_peaks, set_peaks_error
-from db.pool import Pool
+from db.peaks import StoredPeaks, fetch_peaks_state, set_peaks, set_peaks_error
+from db.pool import Db, Pool
 from db.recordings import Recording
-from service.audio.ffmpeg import FfmpegBusy, FfmpegResult, FfmpegSlots, run_ffmpeg
+from service.audio.ffmpeg import FfmpegResult, FfmpegSlots, run_ffmpeg
+from service.flights import OncePerRecording
 from service.peaks.reducer import PeakReducer
 from service.peaks.waveform import Waveform, samples_per_pixel
 from service.recordings.objects import CONTENT_TYPES, object_key
@@ -27,8 +28,7 @@ from storage.client import Storage
 
 log = logging.getLogger(__name__)
 UNDECODABLE = "The recording's audio could not be decoded for its waveform"
-# pg_advisory_lock's two-integer key space is apart from the one-bigint space the MP3 and the
-# migrations lock in, so this class number only has to differ from other two-integer users.
+# The advisory locks' class of peaks runs (service.flights); the MP3s have their own.
 _LOCK_CLASS = 0x5045414B  # "PEAK"
 # Native byte order, so the reducer reads the samples without swapping them.
 _RAW_FORMAT = "s16le" if sys.byteorder == "little" else "s16be"
@@ -58,12 +58,6 @@ def decode_args(ffmpeg: str, channels: int) -> list[str]:
     node = source.output("pipe:1", f=_RAW_FORMAT, acodec=f"pcm_{_RAW_FORMAT}", ac=channels)
     node = node.global_args("-nostdin", "-hide_banner", "-loglevel", "error")
     return cast(list[str], node.compile(cmd=ffmpeg))
-
-
-def _lock_key(sid: str) -> int:
-    # 32 bits of the SID as a signed int4; two recordings sharing it only take turns.
-    value = int(sid[2:10], 16)
-    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 @dataclass(frozen=True)
@@ -97,12 +91,6 @@ async def decode_peaks(
     return Decoded(result, reducer.frames, reducer.finish())
 
 
-@dataclass
-class _Flight:
-    task: asyncio.Task[StoredPeaks]
-    waiters: int = 0
-
-
 class PeaksMaker:
     """Makes peaks: single-flight in this process, one ffmpeg per recording across processes."""
 
@@ -120,37 +108,25 @@ class PeaksMaker:
         self._storage = storage
         self._ffmpeg = ffmpeg
         self._timeout = timeout
-        # Shared with the transcoder: RECORDINGS_FFMPEG_MAX_PROCESSES bounds every ffmpeg here.
-        self._slots = slots
-        # Recordings being made or waited for here at most, as the transcoder counts them.
-        self._capacity = capacity
-        self._inflight: dict[str, _Flight] = {}
+        self._flights: OncePerRecording[StoredPeaks] = OncePerRecording(
+            pool,
+            slots,
+            lock_class=_LOCK_CLASS,
+            capacity=capacity,
+            timeout=timeout,
+            busy=PeaksBusy,
+        )
 
     async def ensure_peaks(self, recording: Recording) -> StoredPeaks:
         """The recording's stored peaks, making them (or waiting for them) when missing."""
-        state = await fetch_peaks_state(self._pool, recording.sid)
-        if state is None:
-            raise PeaksGone()
-        if state.stored is not None:
-            return state.stored
-        if state.error is not None:
-            raise PeaksFailed(state.error, permanent=True)
-        sid = recording.sid
-        flight = self._inflight.get(sid)
-        if flight is None:
-            if len(self._inflight) >= self._capacity:
-                raise PeaksBusy()
-            flight = _Flight(asyncio.create_task(self._produce(recording)))
-            self._inflight[sid] = flight
-            flight.task.add_done_callback(lambda done: self._forget(sid, done))
-        flight.waiters += 1
-        try:
-            return await asyncio.shield(flight.task)
-        finally:
-            flight.waiters -= 1
-            if flight.waiters == 0 and not flight.task.done():
-                # Nobody wants these peaks any more: stop ffmpeg rather than finish for nobody.
-                flight.task.cancel()
+        current = await self._settled(self._pool, recording.sid)
+        if current is not None:
+            return current
+        return await self._flights.run(
+            recording.sid,
+            lambda db: self._settled(db, recording.sid),
+            lambda: self._make(recording),
+        )
 
     async def read_peaks(self, stored: StoredPeaks) -> bytes:
         """The stored document (tens of KB: read whole)."""
@@ -160,49 +136,6 @@ class PeaksMaker:
         finally:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
-
-    @contextlib.asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """One of the process's ffmpeg slots, or PeaksBusy when too many runs wait."""
-        try:
-            async with self._slots.slot():
-                yield
-        except FfmpegBusy as exc:
-            raise PeaksBusy() from exc
-
-    def _forget(self, sid: str, task: asyncio.Task[StoredPeaks]) -> None:
-        if (flight := self._inflight.get(sid)) is not None and flight.task is task:
-            del self._inflight[sid]
-        if not task.cancelled():
-            task.exception()  # retrieved here, so an abandoned failure is not reported as lost
-
-    async def _produce(self, recording: Recording) -> StoredPeaks:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout + 60
-        delay = 0.02
-        key = _lock_key(recording.sid)
-        while True:
-            async with self._turn(), self._pool.acquire() as conn:
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", _LOCK_CLASS, key):
-                    try:
-                        # Check again: the lock's last holder may have just made them.
-                        current = await self._settled(conn, recording.sid)
-                        if current is not None:
-                            return current
-                        return await self._make(recording)
-                    finally:
-                        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                            await conn.execute(
-                                "SELECT pg_advisory_unlock($1, $2)", _LOCK_CLASS, key
-                            )
-            # Another process holds the lock and is making them: look again shortly.
-            current = await self._settled(self._pool, recording.sid)
-            if current is not None:
-                return current
-            if loop.time() > deadline:
-                raise PeaksBusy()
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.25)
 
     async def _settled(self, db: Db, sid: str) -> StoredPeaks | None:
         """The stored peaks if they are settled (made, or failed for good: raised), else None."""
