@@ -105,7 +105,7 @@ async def load(
             " WHERE i.indrelid = 'recordings'::regclass ORDER BY i.indisprimary DESC"
         )
         started = time.perf_counter()
-        await conn.execute("TRUNCATE recordings")
+        await conn.execute("TRUNCATE recordings CASCADE")  # with the tables that point at it
         for index in indexes:
             if index["pk"]:
                 await conn.execute(f'ALTER TABLE recordings DROP CONSTRAINT "{index["name"]}"')
