@@ -25,6 +25,8 @@ class Account:
     token_sealed: bytes | None = None
     # Origins whose pages may read the account's media with credentials (CORS).
     cors_origins: tuple[str, ...] = ()
+    # Its own retention policy in days (None: RECORDINGS_RETENTION_DAYS applies).
+    retention_days: int | None = None
 
 
 def _account(row: asyncpg.Record) -> Account:
@@ -39,6 +41,7 @@ def _account(row: asyncpg.Record) -> Account:
         status_callback_method=row["status_callback_method"],
         token_sealed=None if row["token_sealed"] is None else bytes(row["token_sealed"]),
         cors_origins=tuple(row["cors_origins"]),
+        retention_days=row.get("retention_days"),
     )
 
 

@@ -77,6 +77,15 @@ _COLUMNS = (
 )
 
 
+# Appended to a statement whose CTE ``gone`` returns tombstoned rows: their pending callbacks
+# go in the same statement. A callback a worker holds right now may still be delivered once.
+DROP_CALLBACKS = (
+    "dropped AS (DELETE FROM callbacks c USING gone"
+    " WHERE c.recording_sid = gone.sid AND c.account_sid = gone.account_sid"
+    " AND c.status = 'pending')"
+)
+
+
 def _recording(row: asyncpg.Record) -> Recording:
     return Recording(
         sid=row["sid"],
@@ -336,11 +345,12 @@ async def set_mp3_error(pool: Pool, sid: str, message: str) -> None:
 
 
 async def tombstone_recording(pool: Pool, account_sid: str, sid: str) -> Recording | None:
-    """Hide a live recording at once; None when there was none to hide."""
+    """Hide a live recording at once, and drop its status callbacks not yet delivered (no app
+    hears "completed" of a recording it can no longer fetch); None when there was none to hide."""
     row = await pool.fetchrow(
-        "UPDATE recordings r SET deleted_at = now(), date_updated = now()"
+        "WITH gone AS (UPDATE recordings r SET deleted_at = now(), date_updated = now()"
         " WHERE r.account_sid = $1 AND r.sid = $2 AND r.deleted_at IS NULL"
-        f" RETURNING {_COLUMNS}",
+        f" RETURNING {_COLUMNS}), {DROP_CALLBACKS} SELECT * FROM gone",
         account_sid,
         sid,
     )

@@ -185,6 +185,15 @@ def accounts_create(settings: Settings, name: str, as_json: bool) -> None:
     " repeat for several; replaces the list.",
 )
 @click.option("--no-cors-origins", is_flag=True, help="Clear the list of CORS origins.")
+@click.option(
+    "--retention-days",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Delete the account's recordings older than N days; 0 clears the account's own policy"
+    " (RECORDINGS_RETENTION_DAYS then applies).",
+)
+@click.option("--no-retention", is_flag=True, help="Clear the account's own retention policy.")
 @click.argument("account_sid")
 @pass_settings
 def accounts_set(
@@ -194,6 +203,8 @@ def accounts_set(
     status_callback_method: str | None,
     cors_origins: tuple[str, ...],
     no_cors_origins: bool,
+    retention_days: int | None,
+    no_retention: bool,
     account_sid: str,
 ) -> None:
     """Change an account's settings (any of the options, at least one)."""
@@ -210,21 +221,27 @@ def accounts_set(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--cors-origin") from exc
     new_origins = () if no_cors_origins else origins or None
+    if retention_days is not None and no_retention:
+        raise click.UsageError("--retention-days and --no-retention contradict each other")
+    new_retention = 0 if no_retention else retention_days
     if (
         enforce_media_auth is None
         and status_callback is None
         and status_callback_method is None
         and new_origins is None
+        and new_retention is None
     ):
         raise click.UsageError(
             "nothing to change: give --enforce-media-auth/--no-enforce-media-auth,"
-            " --status-callback, --status-callback-method, --cors-origin or --no-cors-origins"
+            " --status-callback, --status-callback-method, --cors-origin, --no-cors-origins,"
+            " --retention-days or --no-retention"
         )
     changes = AccountChanges(
         enforce_media_auth=enforce_media_auth,
         status_callback=status_callback,
         status_callback_method=status_callback_method.upper() if status_callback_method else None,
         cors_origins=new_origins,
+        retention_days=new_retention,
     )
     try:
         account = _run(change_account(settings, account_sid, changes))
@@ -237,6 +254,16 @@ def accounts_set(
     if new_origins is not None:
         listed = " ".join(account.cors_origins) or "none"
         click.echo(f"{account_sid}: CORS origins with credentials: {listed}")
+    if new_retention is not None:
+        if account.retention_days:
+            click.echo(f"{account_sid}: recordings kept {account.retention_days} days")
+        elif settings.retention_days:
+            click.echo(
+                f"{account_sid}: no retention of its own (RECORDINGS_RETENTION_DAYS:"
+                f" {settings.retention_days} days)"
+            )
+        else:
+            click.echo(f"{account_sid}: no retention, recordings kept forever")
     if status_callback is not None or status_callback_method is not None:
         if account.status_callback:
             method = account.status_callback_method
@@ -274,6 +301,7 @@ def accounts_list(settings: Settings, as_json: bool) -> None:
                 "friendly_name": account.friendly_name,
                 "enforce_media_auth": account.enforce_media_auth,
                 "cors_origins": list(account.cors_origins),
+                "retention_days": account.retention_days,
                 "recordings": live,
                 "date_created": rfc2822(account.date_created),
                 "status_callback": account.status_callback,
@@ -524,6 +552,44 @@ def gc(settings: Settings, grace: int | None) -> None:
         )
 
     click.echo(_run(go()))
+
+
+@main.command()
+@click.option(
+    "--account",
+    "account_sids",
+    metavar="ACCOUNT_SID",
+    multiple=True,
+    callback=lambda _c, _p, v: tuple(_account_sid(s) for s in v),
+    help="Only this account (repeat for several).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, with counts per account.")
+@pass_settings
+def retention(settings: Settings, account_sids: tuple[str, ...], as_json: bool) -> None:
+    """Run one retention pass now: delete, as DELETE does, the recordings older than their
+    account's policy (--retention-days, else RECORDINGS_RETENTION_DAYS)."""
+    from service.recordings.retention import RetentionReport, retention_for
+    from service.services import open_services
+
+    async def go() -> RetentionReport:
+        async with open_services(settings) as services:
+            return await retention_for(services).run_pass(accounts=list(account_sids) or None)
+
+    report = _run(go())
+    if as_json:
+        click.echo(json.dumps(report.as_json()))
+        return
+    for account in report.accounts:
+        source = "its own" if account.own else "default"
+        click.echo(
+            f"{account.account_sid}  {account.deleted:>9} deleted"
+            f"  (older than {account.days} days, {source})"
+        )
+    click.echo(
+        f"deleted {report.deleted} recordings of {len(report.accounts)} accounts with a policy"
+        f" in {report.seconds:.1f} s; removed the objects of {report.leftovers_purged}"
+        " earlier deletes"
+    )
 
 
 def _add_dev_command() -> None:

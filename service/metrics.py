@@ -72,6 +72,19 @@ class Metrics:
             registry=r,
         )
 
+        # Retention passes, counted where they run (the worker, or `recordings retention`).
+        self.retention_deleted = Counter(
+            "recordings_retention_deleted",
+            "Recordings deleted by retention passes",
+            registry=r,
+        )
+        self.retention_pass_seconds = Histogram(
+            "recordings_retention_pass_duration_seconds",
+            "Time of one retention pass",
+            buckets=(*_LATENCY_BUCKETS, 600.0, 3600.0),
+            registry=r,
+        )
+
     def record_transcode(self, seconds: float, ok: bool) -> None:
         """Called by the transcoder after each ffmpeg run."""
         self.transcodes.labels("ok" if ok else "failed").inc()

@@ -58,6 +58,20 @@ class Settings(BaseSettings):
     # How long a deleted recording's metadata stays, shown only with IncludeSoftDeleted=true.
     soft_delete_retention_days: int = Field(default=40, ge=0)
 
+    # Retention: recordings older than this many days are deleted (as a DELETE would) by the
+    # worker's scheduled pass, in accounts without a policy of their own; unset: kept forever.
+    retention_days: int | None = Field(default=None, ge=1)
+    # How often the worker's scheduled pass runs (one pass per interval across all replicas),
+    # and how many recordings one of its transactions deletes.
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    retention_batch_size: int = Field(default=500, ge=1, le=10000)
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _empty_days_are_unset(cls, value: object) -> object:
+        # An empty variable (compose's `${RECORDINGS_RETENTION_DAYS:-}`) means "keep forever".
+        return None if value == "" else value
+
     # The scheme, host and any path prefix clients reach the service at, for absolute URLs
     # (media_url); unset, each request's own (as trusted proxies forward it) is used.
     public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")

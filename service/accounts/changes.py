@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from db.accounts import Account, fetch_account, set_cors_origins, set_enforce_media_auth
 from db.callbacks import set_status_callback
 from db.pool import open_pool
+from db.retention import set_retention_days
 from service.callbacks.outbox import check_target
 from service.settings import Settings
 
@@ -21,6 +22,8 @@ class AccountChanges:
     status_callback_method: str | None = None
     # The whole new list of CORS origins (empty: none); None leaves it.
     cors_origins: tuple[str, ...] | None = None
+    # Days the account's recordings are kept (0: clear its own, the default applies); None leaves.
+    retention_days: int | None = None
 
 
 def parse_origin(value: str) -> str:
@@ -63,4 +66,6 @@ async def change_account(
                 await set_status_callback(conn, account_sid, url, method)
             if changes.cors_origins is not None:
                 await set_cors_origins(conn, account_sid, list(changes.cors_origins))
+            if changes.retention_days is not None:
+                await set_retention_days(conn, account_sid, changes.retention_days or None)
         return await fetch_account(pool, account_sid)

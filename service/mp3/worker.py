@@ -22,6 +22,7 @@ from service.mp3.queue import MP3_ENTRYPOINT
 from service.mp3.transcoder import RecordingGone, TranscodeFailed, TranscoderBusy
 from service.peaks.jobs import PEAKS_ENTRYPOINT, make_peaks
 from service.peaks.maker import PeaksBusy
+from service.recordings.retention import run_retention
 from service.services import Services, open_services
 from service.settings import Settings
 
@@ -101,8 +102,8 @@ async def _shutdown_on(stop: asyncio.Event, manager: QueueManager) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
-    """`recordings worker`: consume MP3 jobs and deliver status callbacks until SIGINT or
-    SIGTERM."""
+    """`recordings worker`: consume MP3 jobs, deliver status callbacks and run the scheduled
+    retention passes until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -127,3 +128,4 @@ async def run_worker(settings: Settings) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(consume(services, stop, concurrency=settings.ffmpeg_max_processes))
             tasks.create_task(run_callbacks(services, stop))
+            tasks.create_task(run_retention(services, stop))
