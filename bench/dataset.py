@@ -104,8 +104,17 @@ async def load(
             " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
             " WHERE i.indrelid = 'recordings'::regclass ORDER BY i.indisprimary DESC"
         )
+        # Foreign keys of other tables (peaks, callbacks) hang on the primary key: they go while
+        # it is rebuilt, and come back after.
+        references = await conn.fetch(
+            "SELECT conrelid::regclass::text AS tbl, conname AS name,"
+            " pg_get_constraintdef(oid) AS def FROM pg_constraint"
+            " WHERE confrelid = 'recordings'::regclass AND contype = 'f'"
+        )
         started = time.perf_counter()
         await conn.execute("TRUNCATE recordings CASCADE")  # with the tables that point at it
+        for ref in references:
+            await conn.execute(f'ALTER TABLE {ref["tbl"]} DROP CONSTRAINT "{ref["name"]}"')
         for index in indexes:
             if index["pk"]:
                 await conn.execute(f'ALTER TABLE recordings DROP CONSTRAINT "{index["name"]}"')
@@ -149,6 +158,10 @@ async def load(
                 )
             else:
                 await conn.execute(index["def"], timeout=None)
+        for ref in references:
+            await conn.execute(
+                f'ALTER TABLE {ref["tbl"]} ADD CONSTRAINT "{ref["name"]}" {ref["def"]}'
+            )
         timings["indexes"] = time.perf_counter() - t
         t = time.perf_counter()
         await conn.execute("VACUUM (ANALYZE) recordings", timeout=None)

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # and how many recordings one of its transactions deletes.
     retention_interval_seconds: float = Field(default=3600.0, gt=0)
     retention_batch_size: int = Field(default=500, ge=1, le=10000)
+    # After each batch a pass rests this many times as long as the batch took: the lists it
+    # shares PostgreSQL and the CPUs with stay fast, at the cost of a slower pass.
+    retention_pause_ratio: float = Field(default=1.0, ge=0, le=100)
 
     @field_validator("retention_days", mode="before")
     @classmethod

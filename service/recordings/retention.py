@@ -94,6 +94,7 @@ class Retention:
     metrics: Metrics
     default_days: int | None
     batch_size: int = 500
+    pause_ratio: float = 1.0
     # RECORDINGS_DELETED_RETENTION_SECONDS: deleted recordings' objects stay this long for gc.
     keep_deleted_objects: timedelta = timedelta(0)
 
@@ -138,6 +139,7 @@ class Retention:
         )
         after: Key | None = None
         while stop is None or not stop.is_set():
+            started = time.monotonic()
             batch = await expire_batch(
                 self.pool,
                 policy.account_sid,
@@ -152,7 +154,18 @@ class Retention:
             self.metrics.retention_deleted.inc(len(batch))
             if not self.keep_deleted_objects:
                 await self._remove_objects(batch)
+            await self._rest((time.monotonic() - started) * self.pause_ratio, stop)
         return done
+
+    @staticmethod
+    async def _rest(seconds: float, stop: asyncio.Event | None) -> None:
+        if seconds <= 0:
+            return
+        if stop is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
 
     async def _remove_objects(self, batch: list[Recording]) -> None:
         """What Catalog.delete does after its tombstone, for a batch in one storage call."""
@@ -174,6 +187,7 @@ def retention_for(services: Services) -> Retention:
         services.metrics,
         default_days=settings.retention_days,
         batch_size=settings.retention_batch_size,
+        pause_ratio=settings.retention_pause_ratio,
         keep_deleted_objects=timedelta(seconds=settings.deleted_retention_seconds),
     )
 

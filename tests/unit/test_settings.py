@@ -55,6 +55,7 @@ NON_DEFAULTS: dict[str, object] = {
     "retention_days": 90,
     "retention_interval_seconds": 600.0,
     "retention_batch_size": 50,
+    "retention_pause_ratio": 0.25,
     "max_duration_seconds": 600,
     "secret_key": "a server key of at least thirty-two characters",
     "webhook_allow_private": True,
