@@ -76,6 +76,8 @@ class Stack:
             "ffmpeg": self.ffmpeg,
             "transcode_on_ingest": False,
             "tmp_dir": str(self.root / "tmp"),
+            # The load generators stand for many clients from one loopback address.
+            "max_streams_per_client": 4096,
         }
         values.update(overrides)
         return stack_settings(self.postgres, self.s3, **values)
