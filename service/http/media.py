@@ -97,24 +97,26 @@ class ObjectStreamResponse(StreamingResponse):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send_chunk(self, send: Send, chunk: bytes) -> bool:
-        """Send one chunk; True when the storage stream was closed while the client stalled."""
+        """Send one chunk; True when the storage stream was closed while the client stalled.
+
+        A send that times out is cancelled while it waits for the client to drain, before it
+        writes anything (uvicorn waits, then writes), so the same chunk is simply sent again.
+        """
         message = {"type": "http.response.body", "body": chunk, "more_body": True}
-        sending = asyncio.ensure_future(send(message))
-        released = False
         try:
-            done, _ = await asyncio.wait({sending}, timeout=self._policy.release_after)
-            if not done:
-                await self._release_storage()
-                released = True
-                remaining = max(self._policy.send_timeout - self._policy.release_after, 0.0)
-                done, _ = await asyncio.wait({sending}, timeout=remaining)
-                if not done:
-                    raise ClientTooSlow(f"no bytes taken for {self._policy.send_timeout:.0f} s")
-            sending.result()
-        finally:
-            if not sending.done():
-                sending.cancel()
-        return released
+            async with asyncio.timeout(self._policy.release_after):
+                await send(message)
+            return False
+        except TimeoutError:
+            pass
+        await self._release_storage()
+        remaining = max(self._policy.send_timeout - self._policy.release_after, 0.0)
+        try:
+            async with asyncio.timeout(remaining):
+                await send(message)
+        except TimeoutError:
+            raise ClientTooSlow(f"no bytes taken for {self._policy.send_timeout:.0f} s") from None
+        return True
 
     async def _release_storage(self) -> None:
         if self._stream is not None:

@@ -47,9 +47,10 @@ class ObservabilityMiddleware:
                 for name, value in headers:
                     if name.lower() == b"content-type":
                         audio = _AUDIO.get(value.split(b";")[0].strip())
-            elif message["type"] == "http.response.body" and audio is not None:
-                sent += len(message.get("body", b""))
             await send(message)
+            # Counted once sent: a send given up on (a stalled client) is sent again whole.
+            if message["type"] == "http.response.body" and audio is not None:
+                sent += len(message.get("body", b""))
 
         try:
             await self.app(scope, receive, tagged_send)
