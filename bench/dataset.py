@@ -137,6 +137,13 @@ async def load(
             " FROM recordings WHERE deleted_at IS NULL GROUP BY account_sid",
             timeout=None,
         )
+        await conn.execute("TRUNCATE recording_day_counts")
+        await conn.execute(
+            "INSERT INTO recording_day_counts (account_sid, day, live)"
+            " SELECT account_sid, (date_created AT TIME ZONE 'UTC')::date, count(*)"
+            " FROM recordings WHERE deleted_at IS NULL GROUP BY 1, 2",
+            timeout=None,
+        )
         timings["insert"] = time.perf_counter() - t
         t = time.perf_counter()
         await conn.execute("SET maintenance_work_mem = '1GB'")
