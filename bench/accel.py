@@ -120,30 +120,38 @@ def _rates(
     return statistics.median(single), statistics.median(many), cpu, served
 
 
+@contextmanager
+def _service(ctx: Context, mode: str) -> Iterator[ServerProcess]:
+    with service_process(ctx.stack, ctx.stack.root) as service:
+        service.name = f"service-{mode}"
+        service.log_path = ctx.stack.root / f"service-{mode}.log"
+        service.env["RECORDINGS_MEDIA_DELIVERY"] = mode
+        service.env["RECORDINGS_MAX_STREAMS_PER_CLIENT"] = "1000"
+        service.start()
+        yield service
+
+
 def accel_delivery(ctx: Context, recs: dict[str, Recording]) -> None:
     rec = recs["hour"]
     row = asyncio.run(_row(ctx.stack.dsn, rec.sid))
     s3_port = urlsplit(ctx.stack.s3.endpoint_url).port or 80
     path = f"/2008-08-01/Accounts/{ctx.stack.account_sid}/Recordings/{rec.sid}.wav"
     with ExitStack() as stack:
-        accel_service: ServerProcess = stack.enter_context(
-            service_process(ctx.stack, ctx.stack.root)
-        )
-        accel_service.name = "service-accel"
-        accel_service.log_path = ctx.stack.root / "service-accel.log"
-        accel_service.env["RECORDINGS_MEDIA_DELIVERY"] = "accel"
-        accel_service.start()
+        accel_service = stack.enter_context(_service(ctx, "accel"))
+        # Its own proxy-mode service: behind nginx every stream comes from one address, which
+        # RECORDINGS_MAX_STREAMS_PER_CLIENT would hold to 16 (accel mode has no such limit).
+        proxy_service = stack.enter_context(_service(ctx, "proxy"))
         accel_base, accel_nginx = stack.enter_context(
             _nginx(ctx.out / "nginx-accel", accel_service.port, s3_port)
         )
         proxy_base, proxy_nginx = stack.enter_context(
-            _nginx(ctx.out / "nginx-proxy", ctx.service.port, s3_port)
+            _nginx(ctx.out / "nginx-proxy", proxy_service.port, s3_port)
         )
         presigned = urlsplit(asyncio.run(_presign(ctx, row["wav_key"])))
         direct_url = f"{accel_base}/_direct{presigned.path}?{presigned.query}"
         groups = {
             "accel-service": accel_service.pid,
-            "proxy-service": ctx.service.pid,
+            "proxy-service": proxy_service.pid,
             "nginx-accel": accel_nginx,
             "nginx-proxy": proxy_nginx,
             "s3": ctx.stack.s3.pid or 0,
