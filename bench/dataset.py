@@ -105,7 +105,9 @@ async def load(
             " WHERE i.indrelid = 'recordings'::regclass ORDER BY i.indisprimary DESC"
         )
         started = time.perf_counter()
-        await conn.execute("TRUNCATE recordings")
+        # With the tables that reference recordings (peaks, since migration 0009), empty on a
+        # fresh stack: a plain TRUNCATE is refused.
+        await conn.execute("TRUNCATE recordings CASCADE")
         for index in indexes:
             if index["pk"]:
                 await conn.execute(f'ALTER TABLE recordings DROP CONSTRAINT "{index["name"]}"')
