@@ -104,7 +104,16 @@ async def load(
             " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
             " WHERE i.indrelid = 'recordings'::regclass ORDER BY i.indisprimary DESC"
         )
+        # Foreign keys onto recordings (recording_peaks, since 0009) depend on its primary key:
+        # dropped with it, made again once it is back.
+        references = await conn.fetch(
+            "SELECT conname AS name, conrelid::regclass::text AS tab,"
+            " pg_get_constraintdef(oid) AS def FROM pg_constraint"
+            " WHERE contype = 'f' AND confrelid = 'recordings'::regclass"
+        )
         started = time.perf_counter()
+        for ref in references:
+            await conn.execute(f'ALTER TABLE {ref["tab"]} DROP CONSTRAINT "{ref["name"]}"')
         # With the tables that reference recordings (peaks, since migration 0009), empty on a
         # fresh stack: a plain TRUNCATE is refused.
         await conn.execute("TRUNCATE recordings CASCADE")
@@ -158,6 +167,10 @@ async def load(
                 )
             else:
                 await conn.execute(index["def"], timeout=None)
+        for ref in references:
+            await conn.execute(
+                f'ALTER TABLE {ref["tab"]} ADD CONSTRAINT "{ref["name"]}" {ref["def"]}'
+            )
         timings["indexes"] = time.perf_counter() - t
         t = time.perf_counter()
         await conn.execute("VACUUM (ANALYZE) recordings", timeout=None)
