@@ -104,17 +104,19 @@ async def load(
             " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
             " WHERE i.indrelid = 'recordings'::regclass ORDER BY i.indisprimary DESC"
         )
-        # Foreign keys of other tables (peaks, callbacks) hang on the primary key: they go while
-        # it is rebuilt, and come back after.
+        # Foreign keys onto recordings (recording_peaks, since 0009) depend on its primary key:
+        # dropped with it, made again once it is back.
         references = await conn.fetch(
-            "SELECT conrelid::regclass::text AS tbl, conname AS name,"
+            "SELECT conname AS name, conrelid::regclass::text AS tab,"
             " pg_get_constraintdef(oid) AS def FROM pg_constraint"
-            " WHERE confrelid = 'recordings'::regclass AND contype = 'f'"
+            " WHERE contype = 'f' AND confrelid = 'recordings'::regclass"
         )
         started = time.perf_counter()
-        await conn.execute("TRUNCATE recordings CASCADE")  # with the tables that point at it
         for ref in references:
-            await conn.execute(f'ALTER TABLE {ref["tbl"]} DROP CONSTRAINT "{ref["name"]}"')
+            await conn.execute(f'ALTER TABLE {ref["tab"]} DROP CONSTRAINT "{ref["name"]}"')
+        # With the tables that reference recordings (peaks, since migration 0009), empty on a
+        # fresh stack: a plain TRUNCATE is refused.
+        await conn.execute("TRUNCATE recordings CASCADE")
         for index in indexes:
             if index["pk"]:
                 await conn.execute(f'ALTER TABLE recordings DROP CONSTRAINT "{index["name"]}"')
@@ -146,6 +148,13 @@ async def load(
             " FROM recordings WHERE deleted_at IS NULL GROUP BY account_sid",
             timeout=None,
         )
+        await conn.execute("TRUNCATE recording_day_counts")
+        await conn.execute(
+            "INSERT INTO recording_day_counts (account_sid, day, live)"
+            " SELECT account_sid, (date_created AT TIME ZONE 'UTC')::date, count(*)"
+            " FROM recordings WHERE deleted_at IS NULL GROUP BY 1, 2",
+            timeout=None,
+        )
         timings["insert"] = time.perf_counter() - t
         t = time.perf_counter()
         await conn.execute("SET maintenance_work_mem = '1GB'")
@@ -160,7 +169,7 @@ async def load(
                 await conn.execute(index["def"], timeout=None)
         for ref in references:
             await conn.execute(
-                f'ALTER TABLE {ref["tbl"]} ADD CONSTRAINT "{ref["name"]}" {ref["def"]}'
+                f'ALTER TABLE {ref["tab"]} ADD CONSTRAINT "{ref["name"]}" {ref["def"]}'
             )
         timings["indexes"] = time.perf_counter() - t
         t = time.perf_counter()

@@ -23,13 +23,13 @@ from types import FrameType
 
 import psutil
 
-from bench import dataset, media, metadata
+from bench import accel, dataset, media, metadata
 from bench.context import FULL, QUICK, Context, Sizes
 from bench.report import Report, print_sections, print_table
 from bench.stack import baseline_process, running_stack, service_process
 
-BENCHMARKS = ("wav", "mp3", "cold", "rps", "list", "token")
-MEDIA = {"wav", "mp3", "cold"}
+BENCHMARKS = ("wav", "mp3", "cold", "accel", "rps", "list", "token")
+MEDIA = {"wav", "mp3", "cold", "accel"}
 METADATA = {"rps", "list", "token"}
 
 
@@ -163,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
             if "cold" in selected:
                 print("[3] cold MP3", flush=True)
                 media.mp3_cold(ctx, recordings)
+            if "accel" in selected:
+                print("[7] accel delivery through nginx", flush=True)
+                accel.accel_delivery(ctx, recordings)
         if "rps" in selected:
             print("[4] metadata requests per second", flush=True)
             metadata.metadata_rps(ctx)

@@ -134,5 +134,6 @@ async def delete_account(pool: Pool, sid: str) -> bool:
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("DELETE FROM recordings WHERE account_sid = $1", sid)
         await conn.execute("DELETE FROM recording_counts WHERE account_sid = $1", sid)
+        await conn.execute("DELETE FROM recording_day_counts WHERE account_sid = $1", sid)
         status = await conn.execute("DELETE FROM accounts WHERE sid = $1", sid)
     return bool(status != "DELETE 0")

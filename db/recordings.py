@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -225,8 +225,62 @@ async def count_recordings(pool: Pool, account_sid: str, filters: ListFilter) ->
             "SELECT live FROM recording_counts WHERE account_sid = $1", account_sid
         )
         return int(live or 0)
+    if (
+        filters.call_sid is None
+        and filters.conference_sid is None
+        and filters.deleted_since is None
+    ):
+        return await _count_by_days(pool, account_sid, filters.created_from, filters.created_before)
     where, args = _where(account_sid, filters)
     total = await pool.fetchval(f"SELECT count(*) FROM recordings r WHERE {where}", *args)
+    return int(total)
+
+
+def _midnight(instant: datetime) -> datetime:
+    """The start of the instant's UTC day."""
+    utc = instant.astimezone(UTC) if instant.tzinfo else instant.replace(tzinfo=UTC)
+    return utc.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+async def _count_by_days(
+    pool: Pool, account_sid: str, start: datetime | None, end: datetime | None
+) -> int:
+    """Live recordings created in [start, end): the per-day counters (migration 0011) of the
+    whole UTC days inside, plus a count(*) of the partial days at either edge (an index range
+    of at most a day each)."""
+    # Whole days are [first_day, end_day): start rounded up, end rounded down to midnight.
+    first_day = None
+    if start is not None:
+        first_day = _midnight(start)
+        if first_day < start:
+            first_day += timedelta(days=1)
+    end_day = _midnight(end) if end is not None else None
+    if first_day is not None and end_day is not None and first_day >= end_day:
+        # Within one day, or two partial days with none whole between: count it all.
+        total = await pool.fetchval(
+            "SELECT count(*) FROM recordings r WHERE r.account_sid = $1"
+            " AND r.deleted_at IS NULL AND r.date_created >= $2 AND r.date_created < $3",
+            account_sid,
+            start,
+            end,
+        )
+        return int(total)
+    # Empty edges ([x, x)) count nothing; None bounds make the day sum open-ended.
+    total = await pool.fetchval(
+        "SELECT coalesce((SELECT sum(live) FROM recording_day_counts WHERE account_sid = $1"
+        " AND ($2::date IS NULL OR day >= $2::date) AND ($3::date IS NULL OR day < $3::date)), 0)"
+        " + (SELECT count(*) FROM recordings r WHERE r.account_sid = $1 AND r.deleted_at IS NULL"
+        " AND r.date_created >= $4 AND r.date_created < $5)"
+        " + (SELECT count(*) FROM recordings r WHERE r.account_sid = $1 AND r.deleted_at IS NULL"
+        " AND r.date_created >= $6 AND r.date_created < $7)",
+        account_sid,
+        first_day.date() if first_day is not None else None,
+        end_day.date() if end_day is not None else None,
+        start if start is not None else first_day,
+        first_day,
+        end_day,
+        end if end is not None else end_day,
+    )
     return int(total)
 
 

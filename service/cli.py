@@ -82,22 +82,34 @@ def _no_account(account_sid: str) -> OperatorError:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="uvicorn worker processes sharing the port; every per-process limit applies to each.",
+)
 @pass_settings
-def serve(settings: Settings, host: str, port: int) -> None:
+def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     """Serve the API with uvicorn."""
     import uvicorn
 
     from service.http.server import server_options
     from service.logs import logging_config
 
-    # The factory reads the settings again in the server process (uvicorn may fork workers).
+    options = server_options(settings)
+    if workers > 1:
+        # Spawned workers get the protocol by name (see service.http.server.__getattr__).
+        options["http"] = "service.http.server:SettingsProtocol"
+    # The factory reads the settings again in the server process (uvicorn may spawn workers).
     uvicorn.run(
         "service.app:create_app",
         factory=True,
         host=host,
         port=port,
+        workers=workers,
         loop="uvloop",
-        **server_options(settings),
+        **options,
         timeout_graceful_shutdown=30,
         access_log=False,
         log_config=logging_config(settings.log_format, settings.log_level),

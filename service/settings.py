@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     ffmpeg_max_waiting: int = Field(default=64, ge=0)
     transcode_on_ingest: bool = True
 
-    media_delivery: Literal["proxy", "redirect"] = "proxy"
+    media_delivery: Literal["proxy", "redirect", "accel"] = "proxy"
     presign_endpoint_url: str | None = None
     presign_expires: int = Field(default=300, ge=1, le=7 * 24 * 3600)
 

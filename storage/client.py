@@ -303,6 +303,14 @@ class Storage:
         )
         return url
 
+    async def presign_internal_get(self, key: str, expires: int) -> str:
+        """A short-lived URL of the object at the endpoint the service itself uses (for a proxy
+        beside the service, such as nginx in accel mode), not the one clients reach."""
+        url: str = await self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
+        )
+        return url
+
 
 def _client_config(config: StorageConfig) -> AioConfig:
     return AioConfig(

@@ -175,17 +175,24 @@ async def redirect_response(
     )
 
 
-async def media_response(
-    storage: Storage,
+@dataclass(frozen=True)
+class _Body:
+    """A GET that sends bytes ``span`` of the object, with these status and headers."""
+
+    status: int
+    headers: dict[str, str]
+    span: tuple[int, int]
+
+
+def _decide(
     media: MediaObject,
     *,
     method: str,
     headers: Mapping[str, str],
     private: bool,
-    policy: StreamPolicy,
-    cors: Mapping[str, str] = CORS_HEADERS,
-) -> Response:
-    """The 200/206/304 answer to a GET or HEAD of ``media``."""
+    cors: Mapping[str, str],
+) -> Response | _Body:
+    """The answer the API gives itself (304, HEAD, an empty object) or the body to send."""
     validators = Validators(media.etag, media.last_modified)
     base = media_headers(media, private=private, cors=cors)
     request_headers = {k: headers[k] for k in _CONDITIONAL if k in headers}
@@ -211,21 +218,85 @@ async def media_response(
         out["Content-Length"] = str(media.size)
     if method == "HEAD" or media.size == 0:
         return Response(status_code=status, headers=out)
-    if wanted is None:
+    span = (0, media.size - 1) if wanted is None else (wanted.first, wanted.last)
+    return _Body(status, out, span)
+
+
+async def media_response(
+    storage: Storage,
+    media: MediaObject,
+    *,
+    method: str,
+    headers: Mapping[str, str],
+    private: bool,
+    policy: StreamPolicy,
+    cors: Mapping[str, str] = CORS_HEADERS,
+) -> Response:
+    """The 200/206/304 answer to a GET or HEAD of ``media``."""
+    decided = _decide(media, method=method, headers=headers, private=private, cors=cors)
+    if isinstance(decided, Response):
+        return decided
+    first, last = decided.span
+    if decided.status == 200:
         stream = await storage.open_object(media.key)
-        span = (0, media.size - 1)
     else:
-        stream = await storage.open_object(media.key, wanted.first, wanted.last)
-        span = (wanted.first, wanted.last)
-    expected = span[1] - span[0] + 1
+        stream = await storage.open_object(media.key, first, last)
+    expected = last - first + 1
     if stream.content_length != expected:
         await stream.aclose()
         raise StorageUnavailable(
             f"{media.key}: stored {stream.content_length}, expected {expected}"
         )
     return ObjectStreamResponse(
-        storage, media.key, stream, span, policy, status_code=status, headers=out
+        storage,
+        media.key,
+        stream,
+        decided.span,
+        policy,
+        status_code=decided.status,
+        headers=decided.headers,
     )
+
+
+# The internal nginx location that streams the object (deploy/nginx.conf), and the headers of
+# the API's answer it reads: where to fetch and which bytes.
+ACCEL_LOCATION = "/_media/"
+ACCEL_URL_HEADER = "X-Media-Url"
+ACCEL_RANGE_HEADER = "X-Media-Range"
+
+
+async def accel_response(
+    storage: Storage,
+    media: MediaObject,
+    *,
+    method: str,
+    headers: Mapping[str, str],
+    private: bool,
+    expires: int,
+    cors: Mapping[str, str] = CORS_HEADERS,
+) -> Response:
+    """The answer of proxy mode, except that a body is sent by nginx: an ``X-Accel-Redirect``
+    to its internal location, which fetches the object from storage with a presigned URL.
+
+    Conditionals, ranges and errors are decided here, exactly as proxy mode decides them; the
+    range nginx asks storage for is the one decided here (a failed If-Range, a malformed or
+    multi-range header mean the whole object), never the client's header as it came.
+    """
+    decided = _decide(media, method=method, headers=headers, private=private, cors=cors)
+    if isinstance(decided, Response):
+        return decided
+    url = await storage.presign_internal_get(media.key, expires)
+    first, last = decided.span
+    # No body here: nginx takes the length (and Content-Range) from storage's answer.
+    out = {k: v for k, v in decided.headers.items() if k != "Content-Length"}
+    out = {
+        **out,
+        "X-Accel-Redirect": ACCEL_LOCATION + media.filename,
+        ACCEL_URL_HEADER: url,
+    }
+    if decided.status == 206:
+        out[ACCEL_RANGE_HEADER] = f"bytes={first}-{last}"
+    return Response(status_code=decided.status, headers=out)
 
 
 _CONDITIONAL = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since")

@@ -12,6 +12,7 @@ from service.http.media import (
     MediaObject,
     ObjectStreamResponse,
     StreamPolicy,
+    accel_response,
     media_response,
     redirect_response,
 )
@@ -43,6 +44,17 @@ async def audio_response(
     if settings.media_delivery == "redirect":
         return await redirect_response(
             services.storage, media, expires=settings.presign_expires, cors=cors
+        )
+    if settings.media_delivery == "accel":
+        # nginx streams the body: no per-client stream slot is held here.
+        return await accel_response(
+            services.storage,
+            media,
+            method=request.method,
+            headers=request.headers,
+            private=found.enforce_media_auth,
+            expires=settings.presign_expires,
+            cors=cors,
         )
     client = request.client.host if request.client else "unknown"
     give_back = services.client_streams.try_take(client)

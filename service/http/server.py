@@ -170,3 +170,14 @@ def server_options(settings: Settings) -> dict[str, Any]:
         # What the service runs on is nobody else's business.
         "server_header": False,
     }
+
+
+def __getattr__(name: str) -> Any:
+    # `recordings serve --workers N` names its protocol class, SettingsProtocol, by import path:
+    # uvicorn spawns the worker processes, a class made at run time cannot be pickled to them,
+    # and each worker builds it from the settings it reads, as its app does.
+    if name == "SettingsProtocol":
+        from service.settings import Settings
+
+        return server_options(Settings())["http"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -167,7 +167,9 @@ def answers(base_url: str) -> bool:
 
 
 @contextmanager
-def recordings_serve(env: Mapping[str, str], log: Path, *, timeout: float = 30.0) -> Iterator[str]:
+def recordings_serve(
+    env: Mapping[str, str], log: Path, *, timeout: float = 30.0, args: tuple[str, ...] = ()
+) -> Iterator[str]:
     """`recordings serve` on a free loopback port: its base URL once /healthz answers 200.
 
     The process is stopped and reaped after the block, also when the test fails.
@@ -175,7 +177,7 @@ def recordings_serve(env: Mapping[str, str], log: Path, *, timeout: float = 30.0
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     with running_process(
-        [RECORDINGS, "serve", "--port", str(port)],
+        [RECORDINGS, "serve", "--port", str(port), *args],
         log=log,
         env=env,
         ready=lambda: answers(base_url),

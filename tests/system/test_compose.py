@@ -239,7 +239,11 @@ def test_the_settings_the_containers_get_are_valid(
 
     assert settings.ingest_token == example["RECORDINGS_INGEST_TOKEN"]
     assert settings.max_upload_bytes == int(example["RECORDINGS_MAX_UPLOAD_BYTES"])
-    assert settings.media_delivery == "proxy"
+    # Media go from MinIO through nginx: the load balancer reaches MinIO, never PostgreSQL.
+    assert settings.media_delivery == "accel"
+    lb_networks = set(services["lb"]["networks"])
+    assert lb_networks & set(minio["networks"]), "nginx cannot fetch accel media from MinIO"
+    assert not lb_networks & set(services["postgres"]["networks"])
     # The image sets RECORDINGS_FFMPEG to Debian's ffmpeg; compose must not point elsewhere.
     assert "RECORDINGS_FFMPEG" not in environment_of(services["api1"])
     # The app containers share networks with what they talk to.
