@@ -49,7 +49,7 @@ class _Commands(click.Group):
 @click.version_option(package_name="recordings", prog_name="recordings")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
-    """Twilio-compatible Recordings service (API 2008-08-01)."""
+    """Twilio-compatible Recordings service (APIs 2008-08-01 and 2010-04-01)."""
     from pydantic import ValidationError
 
     from service.logs import configure_logging
