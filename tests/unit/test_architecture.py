@@ -191,7 +191,7 @@ def test_the_allowances_are_still_needed(graph: list[Import]) -> None:
     devstack = [e for e in graph if within(e.imported, "devstack")]
     assert {(e.importer, e.imported) for e in devstack} == ALLOWED_DEVSTACK_IMPORTS
     assert all(e.lazy for e in devstack)
-    cli = (ROOT / "service" / "cli.py").read_text()
+    cli = (ROOT / "service" / "cli" / "__init__.py").read_text()
     assert 'importlib.util.find_spec("devstack")' in cli
 
 
@@ -222,7 +222,7 @@ def test_the_checks_catch_what_they_forbid(tmp_path: Path) -> None:
             "service/faces/health/probes.py": "from service.faces.v2008.routes import r\n",
             "service/faces/ingest/__init__.py": "",
             "service/faces/ingest/routes.py": "from service.faces.v2008 import routes\n",
-            "service/cli.py": "def dev():\n    from devstack.cli import dev\n",
+            "service/cli/__init__.py": "def dev():\n    from devstack.cli import dev\n",
             "service/recordings/__init__.py": "",
             "service/recordings/gc.py": "from .. import errors\nfrom ..faces import v2008\n",
         },
