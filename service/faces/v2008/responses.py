@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import Response
 
+import service.faces.v2008.representations as rep
 from db.recordings import Recording
 from service.errors import NotFound
-from service.faces.v2008 import representations as rep
 from service.http.representations import CSV_TYPE, JSON_TYPE, XML_TYPE
 from service.recordings.paging import NumberedPage
 

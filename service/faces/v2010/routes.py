@@ -8,10 +8,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+import service.faces.v2010.openapi as doc
 from db.accounts import Account
 from service.accounts.auth import authenticate, authorize_media
 from service.errors import NotFound
-from service.faces.v2010 import openapi as doc
 from service.faces.v2010.query import (
     ListQuery,
     list_uri,
