@@ -174,6 +174,17 @@ class Storage:
             response["Body"], int(response["ContentLength"]), _once(self._slots.release)
         )
 
+    async def iter_object(self, key: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks; its connection is given back however the reading ends."""
+        stream = await self.open_object(key)
+        try:
+            async for chunk in stream.iter_chunks(chunk_size):
+                yield chunk
+        finally:
+            # Shielded: a cancelled reader (ffmpeg killed, say) must still close the stream.
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+
     async def upload_file(self, key: str, path: Path, content_type: str) -> None:
         """Store a file, in parts when large, never holding more than one part in memory."""
         size = path.stat().st_size

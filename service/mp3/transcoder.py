@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -155,7 +155,7 @@ class Transcoder:
             # The WAV is opened by the feeder, so the storage round trip overlaps ffmpeg's start.
             result = await run_ffmpeg(
                 mp3_args(self._ffmpeg(), dst, fmt),
-                self._wav_chunks(recording.wav_key),
+                self._storage.iter_object(recording.wav_key),
                 timeout=self._timeout,
             )
             elapsed = asyncio.get_running_loop().time() - started
@@ -196,15 +196,6 @@ class Transcoder:
                 await self._storage.delete_objects([key])
             raise RecordingGone()
         return updated
-
-    async def _wav_chunks(self, key: str) -> AsyncIterator[bytes]:
-        stream = await self._storage.open_object(key)
-        try:
-            async for chunk in stream.iter_chunks(256 * 1024):
-                yield chunk
-        finally:
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
 
     def _report(self, seconds: float, ok: bool) -> None:
         if self._on_run is not None:

@@ -8,7 +8,7 @@ import contextlib
 import hashlib
 import logging
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -130,12 +130,7 @@ class PeaksMaker:
 
     async def read_peaks(self, stored: StoredPeaks) -> bytes:
         """The stored document (tens of KB: read whole)."""
-        stream = await self._storage.open_object(stored.key)
-        try:
-            return b"".join([chunk async for chunk in stream.iter_chunks(256 * 1024)])
-        finally:
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
+        return b"".join([chunk async for chunk in self._storage.iter_object(stored.key)])
 
     async def _settled(self, db: Db, sid: str) -> StoredPeaks | None:
         """The stored peaks if they are settled (made, or failed for good: raised), else None."""
@@ -151,7 +146,7 @@ class PeaksMaker:
         started = asyncio.get_running_loop().time()
         decoded = await decode_peaks(
             self._ffmpeg(),
-            self._wav_chunks(recording.wav_key),
+            self._storage.iter_object(recording.wav_key),
             channels=recording.channels,
             sample_rate=recording.sample_rate,
             expected_frames=expected,
@@ -193,12 +188,3 @@ class PeaksMaker:
             extra={"recording_sid": recording.sid, "peaks_bytes": len(body)},
         )
         return stored
-
-    async def _wav_chunks(self, key: str) -> AsyncIterator[bytes]:
-        stream = await self._storage.open_object(key)
-        try:
-            async for chunk in stream.iter_chunks(256 * 1024):
-                yield chunk
-        finally:
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
