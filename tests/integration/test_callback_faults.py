@@ -26,26 +26,12 @@ from tests.support.receivers import Receiver, wait_until
 from tests.support.stack import (
     RECORDINGS,
     ServerThread,
-    ensure_bucket,
     make_settings,
     recordings_env,
     run_recordings,
     running_postgres,
     serving,
 )
-
-
-@pytest.fixture(scope="module")
-def cb_postgres() -> Iterator[EmbeddedPostgres]:
-    with running_postgres() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def cb_settings(cb_postgres: EmbeddedPostgres, s3: EmbeddedS3) -> Settings:
-    settings = make_settings(cb_postgres, s3, **FAST)
-    ensure_bucket(settings)
-    return settings
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack.servers import EmbeddedPostgres, EmbeddedS3
+from devstack.servers import EmbeddedPostgres
 from service.settings import Settings
 from tests.support.callbacks import (
-    FAST,
     callback_rows,
     dispatching,
     end_pending_callbacks,
@@ -29,24 +28,8 @@ from tests.support.receivers import Receiver, wait_until
 from tests.support.rows import fetch_rows
 from tests.support.stack import (
     ServerThread,
-    ensure_bucket,
-    make_settings,
     run_recordings,
-    running_postgres,
 )
-
-
-@pytest.fixture(scope="module")
-def cb_postgres() -> Iterator[EmbeddedPostgres]:
-    with running_postgres() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def cb_settings(cb_postgres: EmbeddedPostgres, s3: EmbeddedS3) -> Settings:
-    settings = make_settings(cb_postgres, s3, **FAST)
-    ensure_bucket(settings)
-    return settings
 
 
 @pytest.fixture(scope="module")
