@@ -4,6 +4,11 @@
   of the benchmark client together with uvicorn itself.
 - ``GET /2008-08-01/Accounts/{AC}/Recordings/{RE}.xml``: the same single query as the service's
   instance GET (``db.recordings.fetch_media`` itself), answered with the same bytes.
+- ``GET /2010-04-01/Accounts/{AC}/Recordings/{RE}.json``: the 2010 instance, with the work the
+  service must do for the same bytes: the account's row for the Basic credentials (HMAC-SHA256
+  check), ``db.recordings.fetch_recording``, and the service's own ``recording_dict`` rendered
+  with ``json.dumps`` (the representation is not the web layer being measured); ``media_url``
+  from ``BENCH_PUBLIC_URL``, as the service's from ``RECORDINGS_PUBLIC_URL``.
 - ``GET /2008-08-01/Accounts/{AC}/Recordings``: the first page (``num``, ``page`` honoured) with
   the same work the service must do for the same bytes: the account's row for the Basic
   credentials (``db.accounts.fetch_account``, HMAC-SHA256 check), ``count_recordings`` for
@@ -19,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import re
 from datetime import UTC, datetime
@@ -29,12 +35,24 @@ from urllib.parse import parse_qsl
 import asyncpg
 
 from db.accounts import Account, fetch_account
-from db.recordings import ListFilter, Recording, count_recordings, fetch_media, list_recordings
+from db.recordings import (
+    ListFilter,
+    Recording,
+    count_recordings,
+    fetch_media,
+    fetch_recording,
+    list_recordings,
+)
+from service.faces.v2010.representations import recording_dict
 
 CHUNK = 256 * 1024
 ZEROS = bytes(CHUNK)
 XML = [(b"content-type", b"application/xml")]
+JSON = [(b"content-type", b"application/json")]
 _INSTANCE = re.compile(r"^/2008-08-01/Accounts/(AC[0-9a-f]{32})/Recordings/(RE[0-9a-f]{32})\.xml$")
+_INSTANCE_2010 = re.compile(
+    r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Recordings/(RE[0-9a-f]{32})\.json$"
+)
 _LIST = re.compile(r"^/2008-08-01/Accounts/(AC[0-9a-f]{32})/Recordings$")
 
 _pool: asyncpg.Pool | None = None
@@ -83,6 +101,21 @@ async def _instance(send: Any, account_sid: str, sid: str) -> None:
         return
     body = f"<TwilioResponse>{_recording(found.recording)}</TwilioResponse>".encode()
     await _send(send, 200, body, XML)
+
+
+async def _instance_2010(scope: dict[str, Any], send: Any, account_sid: str, sid: str) -> None:
+    assert _pool is not None
+    header = dict(scope["headers"]).get(b"authorization")
+    account = await fetch_account(_pool, account_sid)
+    if account is None or not _authorized(header, account):
+        await _send(send, 401, b"", [])
+        return
+    found = await fetch_recording(_pool, account_sid, sid)
+    if found is None:
+        await _send(send, 404, b"", [])
+        return
+    body = json.dumps(recording_dict(found, media_base=os.environ["BENCH_PUBLIC_URL"]))
+    await _send(send, 200, body.encode(), JSON)
 
 
 def _authorized(header: bytes | None, account: Account) -> bool:
@@ -150,6 +183,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _zeros(scope, send)
     elif match := _INSTANCE.match(path):
         await _instance(send, match[1], match[2])
+    elif match := _INSTANCE_2010.match(path):
+        await _instance_2010(scope, send, match[1], match[2])
     elif match := _LIST.match(path):
         await _list(scope, send, match[1])
     else:

@@ -22,6 +22,8 @@ from db.recordings import count_recordings, list_recordings
 from service.faces.v2008.query import parse_list_query
 
 INSTANCE_CONNECTIONS = 64
+# Instance GETs (the fast path) against the raw ASGI app: design section 12.
+INSTANCE_TARGET = 0.7
 LIST_CONNECTIONS = 16
 
 
@@ -144,6 +146,12 @@ def metadata_rps(ctx: Context) -> None:
             INSTANCE_CONNECTIONS,
         ),
         (
+            "2010 json instance GET",
+            f"/2010-04-01/Accounts/{account}/Recordings/{sid}.json",
+            True,
+            INSTANCE_CONNECTIONS,
+        ),
+        (
             "list first page (XML, 50)",
             f"/2008-08-01/Accounts/{account}/Recordings",
             True,
@@ -175,12 +183,14 @@ def metadata_rps(ctx: Context) -> None:
                 service.rps,
                 baseline.rps,
                 "raw ASGI, same queries" + ("" if same else " (BYTES DIFFER)"),
+                "min" if "instance" in name else "",
+                INSTANCE_TARGET if "instance" in name else None,
                 note=f"wrk {seconds:.0f} s",
             )
         )
     if ctx.sizes.profile_seconds > 0:
         for name, path, auth, connections in cases:
-            key = "instance" if "instance" in name else "list"
+            key = re.sub(r"\W+", "-", name.split(" (")[0])
             for who, server in (("service", ctx.service), ("baseline", ctx.baseline)):
                 url = server.base_url + path
 

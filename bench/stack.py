@@ -40,6 +40,7 @@ BUCKET = "recordings-bench"
 # PostgreSQL settings for a benchmark box with 24 GiB of memory: a buffer cache that holds the
 # hot part of the listing indexes, and a bulk load that skips WAL (wal_level=minimal lets an
 # INSERT into a table truncated in the same transaction, and CREATE INDEX, skip WAL).
+PUBLIC_URL = "https://recordings.example.com"
 PG_SETTINGS: dict[str, str] = {
     "shared_buffers": "2GB",
     "effective_cache_size": "16GB",
@@ -78,6 +79,8 @@ class Stack:
             "tmp_dir": str(self.root / "tmp"),
             # The load generators stand for many clients from one loopback address.
             "max_streams_per_client": 4096,
+            # Fixed, so that the 2010 JSON's media_url is the same bytes from the baseline.
+            "public_url": PUBLIC_URL,
         }
         values.update(overrides)
         return stack_settings(self.postgres, self.s3, **values)
@@ -261,6 +264,7 @@ def baseline_process(stack: Stack, workdir: Path) -> ServerProcess:
     env = {
         "BENCH_DSN": stack.dsn,
         "BENCH_POOL_SIZE": str(Settings().database_pool_size),
+        "BENCH_PUBLIC_URL": PUBLIC_URL,
         "PYTHONPATH": str(ROOT),
     }
     return ServerProcess("baseline", argv, port=port, env=env, cwd=workdir)

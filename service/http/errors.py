@@ -5,13 +5,11 @@ from __future__ import annotations
 import errno
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db.errors import is_unavailable
@@ -26,11 +24,13 @@ from service.errors import (
     error_for_status,
 )
 from service.http.representations import JSON_TYPE, XML_TYPE, rest_exception_xml
+from service.http.routes import routes_in_order
 from service.logs import request_id
 from storage.errors import ObjectNotFound, StorageUnavailable
 
 log = logging.getLogger(__name__)
 ErrorRenderer = Callable[[ServiceError, Request], Response]
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
@@ -43,18 +43,9 @@ def render_rest_exception(error: ServiceError, request: Request) -> Response:
     return Response(body, error.status, headers=error.headers, media_type=XML_TYPE)
 
 
-def _routes(routes: list[Any]) -> Iterator[Route]:
-    for route in routes:
-        if isinstance(route, Route):
-            yield route
-        nested = getattr(getattr(route, "original_router", route), "routes", None)
-        if nested is not None and nested is not routes:
-            yield from _routes(nested)
-
-
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     methods: set[str] = set()
-    for route in _routes(app.router.routes):
+    for route in routes_in_order(app.router.routes):
         if route.methods and route.path_regex.match(path):
             methods |= route.methods
     return sorted(methods)
@@ -86,7 +77,9 @@ def as_service_error(app: FastAPI, request: Request, exc: Exception) -> ServiceE
     return InternalError(f"Internal server error (request id {request_id.get()})")
 
 
-def install_error_handlers(app: FastAPI, renderer_for: Callable[[str], ErrorRenderer]) -> None:
+def install_error_handlers(
+    app: FastAPI, renderer_for: Callable[[str], ErrorRenderer]
+) -> ErrorHandler:
     """Render every error with the renderer of the face the request's path belongs to.
 
     Starlette hands a handler of ``Exception`` to its outermost middleware, outside the one that
@@ -100,14 +93,13 @@ def install_error_handlers(app: FastAPI, renderer_for: Callable[[str], ErrorRend
     for error_type in (ServiceError, StarletteHTTPException, RequestValidationError):
         app.add_exception_handler(error_type, handle)
     app.add_middleware(ErrorGuardMiddleware, handle=handle)
+    return handle
 
 
 class ErrorGuardMiddleware:
     """Answers any exception that escaped the handlers, unless the answer had already begun."""
 
-    def __init__(
-        self, app: ASGIApp, handle: Callable[[Request, Exception], Awaitable[Response]]
-    ) -> None:
+    def __init__(self, app: ASGIApp, handle: ErrorHandler) -> None:
         self.app = app
         self.handle = handle
 

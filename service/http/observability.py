@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -12,6 +13,9 @@ from service.metrics import Metrics
 
 log = logging.getLogger("recordings.access")
 _AUDIO = {b"audio/x-wav": "wav", b"audio/mpeg": "mp3"}
+# httptools takes only the methods HTTP defines, and routes are the app's templates, so the
+# label sets are few; the bound only keeps a surprise from growing the cache.
+_MAX_CACHED_LABELS = 1024
 
 
 class ObservabilityMiddleware:
@@ -21,6 +25,21 @@ class ObservabilityMiddleware:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
+        # Each request's metric children, looked up once per label set: prometheus_client's
+        # labels() validates and locks on every call.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = (
+                self.metrics.requests.labels(method, route, str(status)),
+                self.metrics.latency.labels(method, route),
+            )
+            if len(self._children) < _MAX_CACHED_LABELS:
+                self._children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(elapsed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,8 +77,7 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope["method"]
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(elapsed)
+            self._observe(method, route, status, elapsed)
             if audio is not None and sent:
                 self.metrics.bytes_streamed.labels(audio).inc(sent)
             if self.access_log:

@@ -3,11 +3,14 @@ whose numbers and URIs say where the page sits."""
 
 from __future__ import annotations
 
+import email.utils
 import json
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from db.recordings import Recording
 from service.faces.v2008.representations import (
@@ -156,3 +159,17 @@ def test_csv(count: int) -> None:
     assert lines[0] == ",".join(CSV_HEADER)
     assert lines[-1] == ""
     assert [line.split(",")[0] for line in lines[1:-1]] == [r.sid for r in items]
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=-11)), timezone(timedelta(hours=13, minutes=45))]
+        ),
+    )
+)
+def test_rfc2822_is_what_the_email_package_writes_in_utc(moment: datetime) -> None:
+    expected = email.utils.format_datetime(moment.astimezone(UTC).replace(microsecond=0))
+    assert rfc2822(moment) == expected

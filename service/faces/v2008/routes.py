@@ -11,6 +11,7 @@ from service.faces.v2008.representations import API_PREFIX, PageUris
 from service.faces.v2008.responses import render_page, render_recording, split_name, split_suffix
 from service.http.cors import preflight_response
 from service.http.deps import ServicesDep
+from service.http.fastpath import fast_path
 from service.http.playback import audio_response
 from service.services import Services
 
@@ -24,6 +25,7 @@ INSTANCE_FORMATS = {"", ".wav", ".mp3", ".xml", ".json"}
 
 @router.get(INSTANCE_PATH, summary="Fetch a recording", responses=INSTANCE_GET)
 @router.head(INSTANCE_PATH, include_in_schema=False)
+@fast_path
 async def get_recording(
     account_sid: str, name: str, request: Request, services: ServicesDep
 ) -> Response:

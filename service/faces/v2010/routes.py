@@ -27,6 +27,7 @@ from service.faces.v2010.representations import (
 )
 from service.http.cors import preflight_response
 from service.http.deps import ServicesDep
+from service.http.fastpath import fast_path
 from service.http.playback import audio_response
 from service.http.representations import JSON_TYPE
 from service.recordings.paging import TokenPage
@@ -131,6 +132,7 @@ async def list_call_recordings(
     responses=doc.FETCH,
     openapi_extra=doc.FETCH_PARAMETERS,
 )
+@fast_path
 async def fetch_recording(
     account_sid: str, sid: str, request: Request, services: ServicesDep
 ) -> Response:
@@ -147,6 +149,7 @@ async def fetch_recording(
     responses=doc.CALL_FETCH,
     openapi_extra=doc.FETCH_PARAMETERS,
 )
+@fast_path
 async def fetch_call_recording(
     account_sid: str, call_sid: str, sid: str, request: Request, services: ServicesDep
 ) -> Response:
@@ -200,6 +203,7 @@ def _split_media(name: str) -> tuple[str, str]:
 
 @api.get(RECORDINGS + "/{name}", summary="Fetch a recording's audio", responses=doc.MEDIA)
 @api.head(RECORDINGS + "/{name}", include_in_schema=False)
+@fast_path
 async def get_media(
     account_sid: str, name: str, request: Request, services: ServicesDep
 ) -> Response:
