@@ -28,7 +28,8 @@ from storage.client import open_storage
 
 MB = 1_000_000
 WAV_TARGET = 0.7
-COLD_TARGET = 1.3
+# Cold MP3 against bare ffmpeg (design section 12): a minute's overhead is mostly fixed costs.
+COLD_TARGETS = {"minute": 1.15, "hour": 1.1}
 # "Flat": each stream may hold a few chunks in flight (8 x 256 KiB), never its object, and the
 # peak must not grow with the object's size.
 RSS_TARGET = 2.0
@@ -381,7 +382,7 @@ def mp3_cold(ctx: Context, recs: dict[str, Recording]) -> None:
                 statistics.median(bare),
                 "bare ffmpeg",
                 "max",
-                COLD_TARGET,
+                COLD_TARGETS[name],
                 f"median of {repeats}",
             )
         )
@@ -391,7 +392,9 @@ def mp3_cold(ctx: Context, recs: dict[str, Recording]) -> None:
             f" {statistics.median(firsts):.3f} s (of which the service's own transcode timer,"
             f" S3 open + ffmpeg run: {run}) + delivery"
             f" {statistics.median(totals) - statistics.median(firsts):.3f} s;"
-            f" bare ffmpeg {statistics.median(bare):.3f} s; runs {[round(t, 3) for t in totals]}"
+            f" bare ffmpeg {statistics.median(bare):.3f} s; median of the {repeats} paired ratios"
+            f" {statistics.median(t / b for t, b in zip(totals, bare, strict=True)):.2f};"
+            f" runs {[round(t, 3) for t in totals]}"
             f" vs {[round(t, 3) for t in bare]}; CPU of the last request: {cpu[-1]}"
         )
 

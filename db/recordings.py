@@ -377,16 +377,23 @@ async def fetch_recording_by_sid(pool: Pool, sid: str) -> Recording | None:
     return _recording(row) if row else None
 
 
-async def set_mp3(pool: Pool, sid: str, *, key: str, size: int, etag: str) -> Recording | None:
-    """Record a cached MP3 that is durable in storage; None when the recording is gone."""
+async def set_mp3(
+    pool: Pool, sid: str, *, key: str, size: int, etag: str, created_at: datetime | None = None
+) -> Recording | None:
+    """Record a cached MP3 that is durable in storage; None when the recording is gone.
+
+    ``created_at`` (default: now) is its Last-Modified, which answers served before it was
+    stored already gave.
+    """
     row = await pool.fetchrow(
         "UPDATE recordings r SET mp3_key = $2, mp3_size = $3, mp3_etag = $4,"
-        " mp3_error = NULL, mp3_created_at = now()"
+        " mp3_error = NULL, mp3_created_at = coalesce($5, now())"
         f" WHERE r.sid = $1 AND r.deleted_at IS NULL RETURNING {_COLUMNS}",
         sid,
         key,
         size,
         etag,
+        created_at,
     )
     return _recording(row) if row else None
 

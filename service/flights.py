@@ -5,6 +5,10 @@ share one task (cancelled when the last of them leaves); across processes, a Pos
 lock lets one run while the others poll for the outcome; after winning the lock the outcome is
 looked for again, since the last holder may just have made it. Every run takes one of the
 process's ffmpeg slots.
+
+A run may hand its callers a result before it is over (``Unfinished``): the MP3 is served from
+its temporary file while it is being stored. The rest of the run then goes on under the same
+lock and slot, and is no longer stopped when its callers leave.
 """
 
 from __future__ import annotations
@@ -29,10 +33,21 @@ def lock_key(sid: str) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
+@dataclass(frozen=True)
+class Unfinished(Generic[T]):
+    """What ``make`` returns to give ``value`` to its callers at once, while ``rest`` runs on."""
+
+    value: T
+    rest: Awaitable[None]
+
+
 @dataclass
 class _Flight(Generic[T]):
-    task: asyncio.Task[T]
+    task: asyncio.Task[None]
+    result: asyncio.Future[T]
     waiters: int = 0
+    # Cancelled for want of callers: a caller who comes now starts a flight of its own.
+    abandoned: bool = False
 
 
 class OncePerRecording(Generic[T]):
@@ -66,37 +81,63 @@ class OncePerRecording(Generic[T]):
         self,
         sid: str,
         settled: Callable[[Db], Awaitable[T | None]],
-        make: Callable[[], Awaitable[T]],
+        make: Callable[[], Awaitable[T | Unfinished[T]]],
     ) -> T:
         """What ``settled`` finds once the work is done (``make`` does it, at most once at a
         time); ``settled`` returns None while there is nothing yet, and raises for failures."""
         flight = self._inflight.get(sid)
-        if flight is None:
+        if flight is None or flight.abandoned:
             if len(self._inflight) >= self._capacity:
                 raise self._busy()
-            flight = _Flight(asyncio.create_task(self._produce(sid, settled, make)))
+            result: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+            task = asyncio.create_task(self._fly(sid, settled, make, result))
+            flight = _Flight(task, result)
             self._inflight[sid] = flight
-            flight.task.add_done_callback(lambda done: self._forget(sid, done))
+            task.add_done_callback(lambda done: self._forget(sid, done, result))
         flight.waiters += 1
         try:
-            return await asyncio.shield(flight.task)
+            return await asyncio.shield(flight.result)
         finally:
             flight.waiters -= 1
-            if flight.waiters == 0 and not flight.task.done():
+            if flight.waiters == 0 and not flight.result.done():
                 # Everyone who wanted it has gone: stop ffmpeg rather than finish for nobody.
+                flight.abandoned = True
                 flight.task.cancel()
 
-    def _forget(self, sid: str, task: asyncio.Task[T]) -> None:
+    def _forget(self, sid: str, task: asyncio.Task[None], result: asyncio.Future[T]) -> None:
         if (flight := self._inflight.get(sid)) is not None and flight.task is task:
             del self._inflight[sid]
+        if not result.done():
+            result.cancel()
+        elif not result.cancelled():
+            result.exception()  # retrieved here, so an abandoned failure is not reported as lost
         if not task.cancelled():
-            task.exception()  # retrieved here, so an abandoned failure is not reported as lost
+            task.exception()
+
+    async def _fly(
+        self,
+        sid: str,
+        settled: Callable[[Db], Awaitable[T | None]],
+        make: Callable[[], Awaitable[T | Unfinished[T]]],
+        result: asyncio.Future[T],
+    ) -> None:
+        """Run the work into ``result``, which an unfinished run fills before its rest."""
+        try:
+            value = await self._produce(sid, settled, make, result.set_result)
+        except Exception as exc:
+            if result.done():
+                raise  # the rest failed; its callers had their result (and it logs its own)
+            result.set_exception(exc)
+            return
+        if not result.done():
+            result.set_result(value)
 
     async def _produce(
         self,
         sid: str,
         settled: Callable[[Db], Awaitable[T | None]],
-        make: Callable[[], Awaitable[T]],
+        make: Callable[[], Awaitable[T | Unfinished[T]]],
+        publish: Callable[[T], None],
     ) -> T:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout + 60
@@ -111,7 +152,13 @@ class OncePerRecording(Generic[T]):
                         current = await settled(conn)
                         if current is not None:
                             return current
-                        return await make()
+                        made = await make()
+                        if not isinstance(made, Unfinished):
+                            return made
+                        publish(made.value)
+                        # Under the lock still: another replica would otherwise make it again.
+                        await made.rest
+                        return made.value
                     finally:
                         with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                             await conn.execute(

@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from service.audio.spawn import Child, spawn
 
 STDERR_TAIL = 4 * 1024
 
@@ -73,7 +76,7 @@ async def run_ffmpeg(
     if isinstance(source, Path):
         with source.open("rb") as stdin:
             return await _run(args, stdin, None, timeout=timeout, output=output)
-    return await _run(args, asyncio.subprocess.PIPE, source, timeout=timeout, output=output)
+    return await _run(args, subprocess.PIPE, source, timeout=timeout, output=output)
 
 
 async def _run(
@@ -84,23 +87,33 @@ async def _run(
     timeout: float,
     output: OutputSink | None,
 ) -> FfmpegResult:
-    proc = await asyncio.create_subprocess_exec(
-        *args,
-        stdin=stdin,
-        stdout=asyncio.subprocess.PIPE if output is not None else asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        # Own process group, so a timeout or cancellation can kill anything it spawned.
-        start_new_session=True,
-        # FFREPORT and friends in our environment would make ffmpeg write files of its own.
-        env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"},
-    )
+    stdin_ready: asyncio.Future[asyncio.StreamWriter] = asyncio.get_running_loop().create_future()
+    if source is not None:
+        feeder = asyncio.create_task(_feed(stdin_ready, source))
+        # One turn of the loop lets the feeder send its first read (a storage GET) before the
+        # spawn holds the loop, so the round trip overlaps ffmpeg's start-up.
+        await asyncio.sleep(0)
+    else:
+        feeder = asyncio.create_task(asyncio.sleep(0))
+    try:
+        proc = await spawn(
+            args,
+            stdin=stdin,
+            stdout=subprocess.PIPE if output is not None else subprocess.DEVNULL,
+            # FFREPORT and friends in our environment would make ffmpeg write files of its own.
+            env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"},
+        )
+    except BaseException:
+        feeder.cancel()
+        await asyncio.gather(feeder, return_exceptions=True)
+        raise
     assert proc.stderr is not None
     tail = bytearray()
     if source is not None:
         assert proc.stdin is not None
-        feeder = asyncio.create_task(_feed(proc.stdin, source))
-    else:
-        feeder = asyncio.create_task(asyncio.sleep(0))
+        stdin_ready.set_result(proc.stdin)
+        # However the feeder ends (a first read that failed included), ffmpeg sees EOF.
+        feeder.add_done_callback(lambda _: proc.stdin.close() if proc.stdin else None)
     reader = asyncio.create_task(_collect_tail(proc.stderr, tail))
     if output is not None:
         assert proc.stdout is not None
@@ -126,7 +139,7 @@ async def _run(
 
 
 async def _kill_and_reap(
-    proc: asyncio.subprocess.Process,
+    proc: Child,
     feeder: asyncio.Task[None],
     reader: asyncio.Task[None],
     drainer: asyncio.Task[None],
@@ -146,11 +159,20 @@ async def _kill_and_reap(
     await asyncio.gather(feeder, reader, drainer, return_exceptions=True)
 
 
-async def _feed(stdin: asyncio.StreamWriter, source: AsyncIterable[bytes]) -> None:
+async def _feed(
+    stdin_ready: asyncio.Future[asyncio.StreamWriter], source: AsyncIterable[bytes]
+) -> None:
+    chunks = aiter(source)
+    # Read before ffmpeg's stdin exists: the first read waits on storage, ffmpeg on its start.
+    first = await anext(chunks, None)
+    stdin = await stdin_ready
     try:
-        async for chunk in source:
-            stdin.write(chunk)
+        if first is not None:
+            stdin.write(first)
             await stdin.drain()
+            async for chunk in chunks:
+                stdin.write(chunk)
+                await stdin.drain()
         stdin.close()
         await stdin.wait_closed()
     except (BrokenPipeError, ConnectionResetError):

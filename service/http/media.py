@@ -6,10 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import anyio
 from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from service.errors import PreconditionFailed, RangeNotSatisfiable
 from service.http.conditionals import Outcome, Validators, evaluate, if_range_allows
@@ -34,6 +35,8 @@ class MediaObject:
     last_modified: datetime
     content_type: str
     filename: str
+    # Where the bytes are read from while the object is still being stored (a just-made MP3).
+    local_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -111,11 +114,7 @@ class ObjectStreamResponse(StreamingResponse):
             pass
         await self._release_storage()
         remaining = max(self._policy.send_timeout - self._policy.release_after, 0.0)
-        try:
-            async with asyncio.timeout(remaining):
-                await send(message)
-        except TimeoutError:
-            raise ClientTooSlow(f"no bytes taken for {self._policy.send_timeout:.0f} s") from None
+        await _send_or_drop(send, message, remaining, self._policy)
         return True
 
     async def _release_storage(self) -> None:
@@ -132,6 +131,59 @@ class ObjectStreamResponse(StreamingResponse):
                 await self._release_storage()
                 if self._policy.on_close is not None:
                     self._policy.on_close()
+
+
+class FileStreamResponse(StreamingResponse):
+    """Streams bytes ``first..last`` of a just-written local file (an MP3 still being stored),
+    dropping a client that takes no bytes for the policy's send timeout."""
+
+    def __init__(
+        self,
+        path: Path,
+        span: tuple[int, int],
+        policy: StreamPolicy,
+        *,
+        status_code: int,
+        headers: dict[str, str],
+    ) -> None:
+        self._path = path
+        self._first, self._last = span
+        self._policy = policy
+        super().__init__(_nothing(), status_code=status_code, headers=headers)
+
+    async def stream_response(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        # Read on the event loop: the file was just written, so its pages are in memory, and a
+        # read from the page cache is cheaper than a worker thread's round trip.
+        with self._path.open("rb") as source:
+            source.seek(self._first)
+            left = self._last - self._first + 1
+            while left > 0:
+                chunk = source.read(min(self._policy.chunk_size, left))
+                if not chunk:
+                    raise OSError(f"{self._path}: ended {left} bytes early")
+                left -= len(chunk)
+                message = {"type": "http.response.body", "body": chunk, "more_body": True}
+                await _send_or_drop(send, message, self._policy.send_timeout, self._policy)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self._policy.on_close is not None:
+                self._policy.on_close()
+
+
+async def _send_or_drop(send: Send, message: Message, seconds: float, policy: StreamPolicy) -> None:
+    """Send ``message``, or give the client up (ClientTooSlow) if it takes nothing in time."""
+    try:
+        async with asyncio.timeout(seconds):
+            await send(message)
+    except TimeoutError:
+        raise ClientTooSlow(f"no bytes taken for {policy.send_timeout:.0f} s") from None
 
 
 async def _nothing() -> AsyncIterator[bytes]:
@@ -236,6 +288,14 @@ async def media_response(
     decided = _decide(media, method=method, headers=headers, private=private, cors=cors)
     if isinstance(decided, Response):
         return decided
+    if media.local_path is not None:
+        return FileStreamResponse(
+            media.local_path,
+            decided.span,
+            policy,
+            status_code=decided.status,
+            headers=decided.headers,
+        )
     first, last = decided.span
     if decided.status == 200:
         stream = await storage.open_object(media.key)

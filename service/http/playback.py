@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import Request, Response
 
 from db.recordings import MediaLookup, Recording
@@ -9,6 +11,7 @@ from service.errors import NotFound, ServiceUnavailable, UnprocessableAudio
 from service.http.cors import cors_headers
 from service.http.disconnects import unless_disconnected
 from service.http.media import (
+    FileStreamResponse,
     MediaObject,
     ObjectStreamResponse,
     StreamPolicy,
@@ -18,7 +21,7 @@ from service.http.media import (
 )
 from service.logs import request_id
 from service.mp3.queue import enqueue_mp3, queue_depth
-from service.mp3.transcoder import RecordingGone, TranscodeFailed, TranscoderBusy
+from service.mp3.transcoder import HeldMp3, RecordingGone, TranscodeFailed, TranscoderBusy
 from service.recordings.objects import CONTENT_TYPES, Kind
 from service.services import Services
 
@@ -28,24 +31,49 @@ async def audio_response(
 ) -> Response:
     """The answer to a GET or HEAD of an authorized recording's WAV or MP3."""
     recording = found.recording
+    settings = services.settings
     if kind == "mp3":
-        media = await _mp3_media(services, recording, request)
-    else:
-        media = MediaObject(
-            key=recording.wav_key,
-            size=recording.wav_size,
-            etag=recording.wav_etag,
-            last_modified=recording.date_updated,
-            content_type=CONTENT_TYPES["wav"],
-            filename=f"{recording.sid}.wav",
-        )
+        # Only this process can read a just-made MP3's file: nginx and browsers get it stored.
+        local_ok = settings.media_delivery == "proxy"
+        media, release = await _mp3_media(services, recording, request, local_ok=local_ok)
+        try:
+            return await _answer(services, request, found, media, release)
+        except BaseException:
+            release()
+            raise
+    media = MediaObject(
+        key=recording.wav_key,
+        size=recording.wav_size,
+        etag=recording.wav_etag,
+        last_modified=recording.date_updated,
+        content_type=CONTENT_TYPES["wav"],
+        filename=f"{recording.sid}.wav",
+    )
+    return await _answer(services, request, found, media, _nothing_held)
+
+
+def _nothing_held() -> None:
+    pass
+
+
+async def _answer(
+    services: Services,
+    request: Request,
+    found: MediaLookup,
+    media: MediaObject,
+    release: Callable[[], None],
+) -> Response:
+    """``media`` as the service's delivery mode sends it; ``release`` is called once nothing
+    reads ``media.local_path`` any more (at once, unless a body streams from it)."""
     settings = services.settings
     cors = cors_headers(request.headers.get("origin"), found.cors_origins)
     if settings.media_delivery == "redirect":
+        release()
         return await redirect_response(
             services.storage, media, expires=settings.presign_expires, cors=cors
         )
     if settings.media_delivery == "accel":
+        release()
         # nginx streams the body: no per-client stream slot is held here.
         return await accel_response(
             services.storage,
@@ -64,11 +92,16 @@ async def audio_response(
             f" {settings.max_streams_per_client}); try again when one has finished",
             retry_after=2,
         )
+
+    def close() -> None:
+        give_back()
+        release()
+
     policy = StreamPolicy(
         chunk_size=settings.stream_chunk_bytes,
         send_timeout=settings.stream_send_timeout_seconds,
         release_after=settings.stream_release_after_seconds,
-        on_close=give_back,
+        on_close=close,
     )
     try:
         response = await media_response(
@@ -83,15 +116,21 @@ async def audio_response(
     except BaseException:
         give_back()
         raise
-    if not isinstance(response, ObjectStreamResponse):
-        give_back()  # a HEAD, a 304: nothing streams
+    if not isinstance(response, ObjectStreamResponse | FileStreamResponse):
+        close()  # a HEAD, a 304: nothing streams
     return response
 
 
-async def _mp3_media(services: Services, recording: Recording, request: Request) -> MediaObject:
+async def _mp3_media(
+    services: Services, recording: Recording, request: Request, *, local_ok: bool
+) -> tuple[MediaObject, Callable[[], None]]:
+    """The MP3 to send, made first when missing, and what to call once it is sent: with
+    ``local_ok``, a just-made MP3 is read from its file while it is being stored."""
     services.metrics.mp3_cache.labels("hit" if recording.mp3_key else "miss").inc()
+    transcoder = services.transcoder
+    made = transcoder.mp3_to_serve(recording) if local_ok else transcoder.ensure_mp3(recording)
     try:
-        recording = await unless_disconnected(request, services.transcoder.ensure_mp3(recording))
+        ready = await unless_disconnected(request, made)
     except RecordingGone as exc:
         raise NotFound() from exc
     except TranscoderBusy as exc:
@@ -105,15 +144,20 @@ async def _mp3_media(services: Services, recording: Recording, request: Request)
         if exc.permanent:
             raise UnprocessableAudio(exc.message) from exc
         raise ServiceUnavailable(exc.message) from exc
-    assert recording.mp3_key and recording.mp3_size is not None and recording.mp3_etag
-    return MediaObject(
-        key=recording.mp3_key,
-        size=recording.mp3_size,
-        etag=recording.mp3_etag,
-        last_modified=recording.mp3_created_at or recording.date_updated,
+    release, local_path = _nothing_held, None
+    if isinstance(ready, HeldMp3):
+        release, local_path, ready = ready.release, ready.path, ready.recording
+    assert ready.mp3_key and ready.mp3_size is not None and ready.mp3_etag
+    media = MediaObject(
+        key=ready.mp3_key,
+        size=ready.mp3_size,
+        etag=ready.mp3_etag,
+        last_modified=ready.mp3_created_at or ready.date_updated,
         content_type=CONTENT_TYPES["mp3"],
-        filename=f"{recording.sid}.mp3",
+        filename=f"{ready.sid}.mp3",
+        local_path=local_path,
     )
+    return media, release
 
 
 async def _queue_mp3(services: Services, sid: str) -> int:

@@ -1,13 +1,16 @@
-"""WAV to MP3: one ffmpeg per recording across every replica, made whole, stored, then served."""
+"""WAV to MP3: one ffmpeg per recording across every replica, made whole, then stored while the
+first answer is served from the finished file."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
@@ -17,7 +20,7 @@ import ffmpeg as ffmpeg_lib
 from db.pool import Db, Pool
 from db.recordings import Recording, fetch_recording_by_sid, set_mp3, set_mp3_error
 from service.audio.ffmpeg import FfmpegSlots, run_ffmpeg
-from service.flights import OncePerRecording
+from service.flights import OncePerRecording, Unfinished
 from service.recordings.objects import CONTENT_TYPES, file_etag, object_key
 from storage.client import Storage
 
@@ -29,6 +32,9 @@ _MP3_RATES = (16000, 22050, 24000, 32000, 44100, 48000)
 _UNTRANSCODABLE = "The recording's audio could not be transcoded to MP3"
 # The advisory locks' class of MP3 runs (service.flights); the peaks have their own.
 _LOCK_CLASS = 0x4D503320  # "MP3 "
+# An MP3 up to this size (8 minutes of telephone audio) is hashed on the event loop: a couple
+# of milliseconds, less than a worker thread's round trip on the way to the first answer.
+_INLINE_HASH_BYTES = 2 * 1024 * 1024
 
 
 class TranscodeFailed(Exception):
@@ -47,6 +53,56 @@ class TranscoderBusy(Exception):
 
 class RecordingGone(Exception):
     """The recording was deleted while its MP3 was being made."""
+
+
+class LocalMp3:
+    """An MP3 just made, in its temporary file: served from there while it is being stored.
+
+    The file goes once it is stored (or failed to be) and no response reads it any more.
+    """
+
+    def __init__(self, recording: Recording, path: Path, directory: Path) -> None:
+        # The recording with its MP3's facts as they are being stored.
+        self.recording = recording
+        self.path = path
+        self._directory = directory
+        self._holders = 1  # the store itself
+        self.stored: asyncio.Future[Recording] = asyncio.get_running_loop().create_future()
+        # Nobody may wait for it: its failure is logged by the store, not reported as lost.
+        self.stored.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def hold(self) -> HeldMp3 | None:
+        """The file kept for a reader until it releases it; None when it is already gone."""
+        if self._holders == 0:
+            return None
+        self._holders += 1
+        return HeldMp3(self.recording, self.path, _once(self.release))
+
+    def release(self) -> None:
+        self._holders -= 1
+        if self._holders == 0:
+            shutil.rmtree(self._directory, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class HeldMp3:
+    """A just-made MP3's file, kept until ``release()`` (which may be called more than once)."""
+
+    recording: Recording
+    path: Path
+    release: Callable[[], None]
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    done = False
+
+    def once() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            action()
+
+    return once
 
 
 @dataclass(frozen=True)
@@ -111,7 +167,7 @@ class Transcoder:
         self._timeout = timeout
         self._tmp_dir = tmp_dir
         self._on_run = on_run
-        self._flights: OncePerRecording[Recording] = OncePerRecording(
+        self._flights: OncePerRecording[Recording | LocalMp3] = OncePerRecording(
             pool,
             slots,
             lock_class=_LOCK_CLASS,
@@ -126,6 +182,23 @@ class Transcoder:
 
     async def ensure_mp3(self, recording: Recording) -> Recording:
         """The recording with its MP3 cached, making it (or waiting for it) when missing."""
+        made = await self._made(recording)
+        if isinstance(made, LocalMp3):
+            return await asyncio.shield(made.stored)
+        return made
+
+    async def mp3_to_serve(self, recording: Recording) -> Recording | HeldMp3:
+        """The recording with its MP3 cached, or an MP3 just made here and still being stored,
+        held for the caller, who must ``release()`` it."""
+        made = await self._made(recording)
+        if isinstance(made, LocalMp3):
+            held = made.hold()
+            if held is not None:
+                return held
+            return await asyncio.shield(made.stored)  # stored, and its file already gone
+        return made
+
+    async def _made(self, recording: Recording) -> Recording | LocalMp3:
         if recording.mp3_key:
             return recording
         if recording.mp3_error:
@@ -136,7 +209,7 @@ class Transcoder:
             lambda: self._transcode(recording),
         )
 
-    async def _current(self, db: Db, sid: str) -> Recording | None:
+    async def _current(self, db: Db, sid: str) -> Recording | LocalMp3 | None:
         """The recording if its MP3 is settled (made or failed for good), else None."""
         current = await fetch_recording_by_sid(db, sid)
         if current is None:
@@ -147,11 +220,12 @@ class Transcoder:
             raise TranscodeFailed(current.mp3_error, permanent=True)
         return None
 
-    async def _transcode(self, recording: Recording) -> Recording:
+    async def _transcode(self, recording: Recording) -> Unfinished[Recording | LocalMp3]:
         fmt = mp3_format(recording.sample_rate, recording.channels)
         started = asyncio.get_running_loop().time()
-        with tempfile.TemporaryDirectory(prefix="mp3-", dir=self._tmp_dir) as tmp:
-            dst = Path(tmp) / "out.mp3"
+        directory = Path(tempfile.mkdtemp(prefix="mp3-", dir=self._tmp_dir))
+        try:
+            dst = directory / "out.mp3"
             # The WAV is opened by the feeder, so the storage round trip overlaps ffmpeg's start.
             result = await run_ffmpeg(
                 mp3_args(self._ffmpeg(), dst, fmt),
@@ -186,16 +260,57 @@ class Transcoder:
                 elapsed,
                 extra={"recording_sid": recording.sid, "mp3_bytes": size},
             )
-            etag = await anyio.to_thread.run_sync(file_etag, dst)
-            key = object_key(self._storage, recording.account_sid, recording.sid, "mp3")
-            await self._storage.upload_file(key, dst, MP3_TYPE)
-        updated = await set_mp3(self._pool, recording.sid, key=key, size=size, etag=etag)
-        if updated is None:
-            # Deleted while we worked: take the MP3 away again (gc would, later).
-            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                await self._storage.delete_objects([key])
-            raise RecordingGone()
-        return updated
+            if size <= _INLINE_HASH_BYTES:
+                etag = file_etag(dst)
+            else:
+                etag = await anyio.to_thread.run_sync(file_etag, dst)
+            # A DELETE acknowledged while ffmpeg ran must not be followed by its audio.
+            if await fetch_recording_by_sid(self._pool, recording.sid) is None:
+                raise RecordingGone()
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        made = replace(
+            recording,
+            mp3_key=object_key(self._storage, recording.account_sid, recording.sid, "mp3"),
+            mp3_size=size,
+            mp3_etag=etag,
+            mp3_created_at=datetime.now(UTC),
+        )
+        local = LocalMp3(made, dst, directory)
+        # Callers may serve the file now; the flight stores it before it lets go of the lock.
+        return Unfinished(local, self._store(local))
+
+    async def _store(self, local: LocalMp3) -> None:
+        """Upload the made MP3 and record it; ``local.stored`` tells how that went."""
+        made = local.recording
+        assert made.mp3_key and made.mp3_size is not None and made.mp3_etag
+        try:
+            await self._storage.upload_file(made.mp3_key, local.path, MP3_TYPE)
+            updated = await set_mp3(
+                self._pool,
+                made.sid,
+                key=made.mp3_key,
+                size=made.mp3_size,
+                etag=made.mp3_etag,
+                created_at=made.mp3_created_at,
+            )
+            if updated is None:
+                # Deleted while we worked: take the MP3 away again (gc would, later).
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await self._storage.delete_objects([made.mp3_key])
+                raise RecordingGone()
+            local.stored.set_result(updated)
+        except asyncio.CancelledError:
+            local.stored.cancel()
+            raise
+        except Exception as exc:
+            if not isinstance(exc, RecordingGone):
+                log.error("storing the MP3 of %s failed: %r", made.sid, exc)
+            local.stored.set_exception(exc)
+            raise
+        finally:
+            local.release()
 
     def _report(self, seconds: float, ok: bool) -> None:
         if self._on_run is not None:

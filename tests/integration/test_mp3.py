@@ -261,3 +261,92 @@ def test_delete_during_a_transcode_leaves_no_mp3(
 
     assert asyncio.run(leftovers()) == []
     assert ffmpeg_children() == []
+
+
+class UploadGate:
+    """Holds every storage upload of the process at the gate until it is opened; then the real
+    upload runs. What a slow storage PUT looks like to the service, without the proxy's timing."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import threading
+
+        from storage.client import Storage
+
+        self.opened = threading.Event()
+        self.waiting = threading.Event()
+        real = Storage.upload_file
+
+        async def gated(storage: Storage, *args: object, **kwargs: object) -> object:
+            import anyio
+
+            self.waiting.set()
+            await anyio.to_thread.run_sync(self.opened.wait)
+            return await real(storage, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Storage, "upload_file", gated)
+
+
+def mp3_dirs(settings: Settings) -> list[Path]:
+    root = Path(settings.tmp_dir) if settings.tmp_dir else None
+    assert root is not None
+    return sorted(root.glob("mp3-*"))
+
+
+def test_the_first_answer_of_a_cold_mp3_does_not_wait_for_storage(
+    postgres: EmbeddedPostgres,
+    s3: EmbeddedS3,
+    account: Account,
+    counting_ffmpeg: CountingFfmpeg,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(
+        postgres, s3, ffmpeg=str(counting_ffmpeg.path), tmp_dir=str(tmp_path / "work")
+    )
+    (tmp_path / "work").mkdir()
+    gate = UploadGate(monkeypatch)
+    with (
+        ServerThread(settings) as server,
+        httpx.Client(base_url=server.base_url, timeout=60) as http,
+    ):
+        gate.opened.set()  # the WAV's own upload
+        wav = write_demo_wav(tmp_path / "cold.wav", 20.0).read_bytes()
+        sid = uploaded_sid(http, account, wav)
+        gate.opened.clear()
+        gate.waiting.clear()
+        url = f"{account.base}/{sid}.mp3"
+        key = stored_key(settings, account.sid, sid, "mp3")
+        try:
+            first = http.get(url)
+            assert first.status_code == 200
+            # Answered whole while the MP3's upload is still held at the gate.
+            assert gate.waiting.is_set()
+            assert not object_exists(settings, key)
+            assert len(first.content) == int(first.headers["content-length"]) > 10_000
+            assert decoded_seconds(str(counting_ffmpeg.path), first.content, tmp_path) == (
+                pytest.approx(20.0, abs=0.1)
+            )
+            # A range of the same file, from the same run, still before it is stored.
+            part = http.get(url, headers={"Range": "bytes=100-1099"})
+            assert part.status_code == 206
+            assert part.content == first.content[100:1100]
+            assert part.headers["etag"] == first.headers["etag"]
+            assert counting_ffmpeg.mp3_runs() == 1
+            assert len(mp3_dirs(settings)) == 1
+        finally:
+            gate.opened.set()
+        deadline = time.monotonic() + 30
+        while not object_exists(settings, key):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # Stored as it was served: the same bytes and validators, from storage now.
+        deadline = time.monotonic() + 30
+        while mp3_dirs(settings):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        again = http.get(url)
+        assert again.content == first.content
+        for header in ("etag", "last-modified", "content-type", "content-disposition"):
+            assert again.headers[header] == first.headers[header]
+        assert http.get(url, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+        assert counting_ffmpeg.mp3_runs() == 1
