@@ -295,7 +295,12 @@ def _ensure_mp3(ctx: Context, rec: Recording) -> tuple[str, int]:
     answer = run_client({"mode": "raw", "targets": [_url(ctx, rec, ".mp3")], "streams": 1})
     if answer["errors"] or answer["transfers"][0]["status"] != 200:
         raise RuntimeError(f"GET .mp3 failed: {answer}")
-    row = asyncio.run(_row(ctx.stack.dsn, rec.sid))
+    # The first answer comes from the made file while the MP3 is stored: wait for the row.
+    deadline = time.monotonic() + 60
+    while (row := asyncio.run(_row(ctx.stack.dsn, rec.sid)))["mp3_key"] is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the MP3 of {rec.sid} was not stored")
+        time.sleep(0.05)
     return row["mp3_key"], int(row["mp3_size"])
 
 

@@ -26,7 +26,13 @@ from service.settings import Settings
 from storage.client import open_storage
 from tests.support.clients import Account, uploaded_sid
 from tests.support.ffmpeg import CountingFfmpeg, ffmpeg_children
-from tests.support.rows import insert_recordings, object_exists, recording_row, stored_key
+from tests.support.rows import (
+    insert_recordings,
+    object_exists,
+    recording_row,
+    stored_key,
+    wait_for_stored_mp3,
+)
 from tests.support.stack import ServerThread, make_settings
 from tests.support.wavs import pcm_header
 
@@ -112,6 +118,7 @@ def test_mp3_of_a_deleted_recording_is_404_and_its_object_goes(
 ) -> None:
     sid = uploaded_sid(http, account, demo_wav)
     assert http.get(f"{account.base}/{sid}.mp3").status_code == 200
+    wait_for_stored_mp3(settings, sid)
     assert http.delete(f"{account.base}/{sid}", auth=account.auth).status_code == 204
     assert http.get(f"{account.base}/{sid}.mp3").status_code == 404
 

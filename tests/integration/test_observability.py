@@ -7,6 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.servers import EmbeddedPostgres, EmbeddedS3
 from tests.support.clients import Account, Ingest, uploaded_sid
+from tests.support.rows import wait_for_stored_mp3
 from tests.support.stack import make_settings, serving
 
 
@@ -33,6 +34,8 @@ def test_metrics_move_with_traffic(
         sid = uploaded_sid(http, account, demo_wav)
         assert http.get(f"{account.base}/{sid}").content == demo_wav
         assert http.get(f"{account.base}/{sid}.mp3").status_code == 200
+        # A hit is an MP3 found stored, which the first answer does not wait for.
+        wait_for_stored_mp3(make_settings(postgres, s3), sid)
         assert http.get(f"{account.base}/{sid}.mp3").status_code == 200
         assert http.get(account.base, auth=account.auth).status_code == 200
         assert http.get(account.base).status_code == 401

@@ -25,7 +25,7 @@ from tests.support.retention import (
     run_pass,
     set_policy,
 )
-from tests.support.rows import fetch_rows, object_exists, stored_key
+from tests.support.rows import fetch_rows, object_exists, stored_key, wait_for_stored_mp3
 
 NOW = datetime(2030, 6, 1, 12, 0, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -122,6 +122,7 @@ def test_retention_deletes_as_delete_does(
     new = upload(client, settings, account, demo_wav, date_created=datetime.now(UTC).isoformat())
     sid, kept = old.json()["sid"], new.json()["sid"]
     assert client.get(f"{base2010(account)}/Recordings/{sid}.mp3").status_code == 200
+    wait_for_stored_mp3(settings, sid)
     keys = [f"{account.sid}/{sid}.wav", f"{account.sid}/{sid}.mp3"]
     assert all(object_exists(settings, key) for key in keys)
 

@@ -18,7 +18,7 @@ from service.services import open_services
 from service.settings import Settings, settings_env
 from tests.support.api2010 import assert_json_error, base2008, base2010, upload
 from tests.support.clients import Account
-from tests.support.rows import fetch_rows, object_exists
+from tests.support.rows import fetch_rows, object_exists, wait_for_stored_mp3
 
 
 def gc(
@@ -74,6 +74,7 @@ def test_a_delete_keeps_metadata_and_drops_media(
         client, settings, account, demo_wav, call_sid=call, date_created="2024-02-02T00:00:00Z"
     ).json()["sid"]
     assert client.get(f"{base2010(account)}/Recordings/{sid}.mp3").status_code == 200
+    wait_for_stored_mp3(settings, sid)
     keys = [f"{account.sid}/{sid}.wav", f"{account.sid}/{sid}.mp3"]
     assert all(object_exists(settings, key) for key in keys)
     urls = {

@@ -4,6 +4,7 @@ and their objects' keys and presence in storage."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -126,3 +127,18 @@ def insert_raw_recording(settings: Settings, account_sid: str, body: bytes, dura
     asyncio.run(store())
     insert_recordings(settings.database_url, [row])
     return row.sid
+
+
+def wait_for_stored_mp3(settings: Settings, sid: str, *, timeout: float = 30.0) -> str:
+    """The recording's MP3 key once it is stored: a cold ``.mp3`` answer is served from the
+    made file while the upload runs, so it can come back before the row names the object."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = fetch_rows(
+            settings.database_url, "SELECT mp3_key FROM recordings WHERE sid = $1", sid
+        )
+        if rows and rows[0]["mp3_key"]:
+            return str(rows[0]["mp3_key"])
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the MP3 of {sid} was not stored within {timeout:.0f} s")
+        time.sleep(0.02)
