@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -64,11 +65,17 @@ class RecordingsApp(FastAPI):
         await self._front_app(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, metrics: Metrics | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    metrics: Metrics | None = None,
+    *,
+    own_process: bool = False,
+) -> FastAPI:
     """The service, reading its settings from the environment unless given them.
 
     ``metrics`` lets a process that runs more than the API (``recordings dev``'s in-process
-    worker) export everything through the API's ``/metrics``.
+    worker) export everything through the API's ``/metrics``. ``own_process`` says the process
+    runs this app alone, for as long as it lives (``recordings serve``).
     """
     settings = settings or Settings()
     metrics = metrics or Metrics()
@@ -76,6 +83,14 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_services(settings, metrics) as services:
+            if own_process:
+                # What start-up made (modules, the S3 client's service model, the routes) lives
+                # as long as the process: out of the collector's sight, a full collection no
+                # longer walks it, which stalled every request in flight for ~100 ms (bench 4:
+                # p99 113 -> 54 ms, .xml rps 0.58 -> 0.78 of the raw app). Not in a process that
+                # makes apps and drops them (the tests): what is frozen is never collected.
+                gc.collect()
+                gc.freeze()
             yield {"services": services}
 
     app = RecordingsApp(
@@ -105,3 +120,8 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
 
     app.front = front
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The app of ``recordings serve`` (uvicorn's factory, in each worker process)."""
+    return create_app(own_process=True)

@@ -32,7 +32,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         options["http"] = "service.http.server:SettingsProtocol"
     # The factory reads the settings again in the server process (uvicorn may spawn workers).
     uvicorn.run(
-        "service.app:create_app",
+        "service.app:create_served_app",
         factory=True,
         host=host,
         port=port,
