@@ -240,3 +240,15 @@ async def set_status_callback(pool: Pool, account_sid: str, url: str | None, met
         method,
     )
     return bool(status != "UPDATE 0")
+
+
+async def forget_settled(pool: Pool, *, older_than: datetime, limit: int) -> int:
+    """Drop up to ``limit`` delivered or failed callbacks last updated before ``older_than``,
+    oldest first; how many went. Pending ones are never dropped here."""
+    status = await pool.execute(
+        "DELETE FROM callbacks WHERE id IN (SELECT id FROM callbacks"
+        " WHERE status <> 'pending' AND date_updated < $1 ORDER BY date_updated LIMIT $2)",
+        older_than,
+        limit,
+    )
+    return int(str(status).rsplit(" ", 1)[-1])

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     callback_retry_initial_seconds: float = Field(default=1.0, gt=0)
     callback_retry_max_seconds: float = Field(default=1800.0, gt=0)
     callback_retry_window_seconds: float = Field(default=86400.0, gt=0)
+    # Delivered and failed callbacks stay this many days (`recordings callbacks list`), then
+    # `recordings gc` forgets them; pending ones stay until they settle.
+    callback_history_days: int = Field(default=30, ge=0)
 
     @field_validator("secret_key", mode="before")
     @classmethod

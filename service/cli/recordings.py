@@ -85,8 +85,8 @@ def import_(
 @click.option("--grace", default=None, type=int, help="Seconds an unreferenced object is spared.")
 @pass_settings
 def gc(settings: Settings, grace: int | None) -> None:
-    """Remove deleted recordings' objects, forget them after the soft-delete window, and remove
-    stored objects no row references."""
+    """Remove deleted recordings' objects, forget them after the soft-delete window, remove
+    stored objects no row references, and forget settled status callbacks past their history."""
     from datetime import timedelta
 
     from service.recordings.gc import collect_garbage
@@ -100,13 +100,16 @@ def gc(settings: Settings, grace: int | None) -> None:
                 grace=timedelta(seconds=settings.gc_grace_seconds if grace is None else grace),
                 retention=timedelta(seconds=settings.deleted_retention_seconds),
                 soft_delete_retention=timedelta(days=settings.soft_delete_retention_days),
+                callback_history=timedelta(days=settings.callback_history_days),
             )
         return (
             f"purged {report.purged_recordings} deleted recordings' objects, "
             f"forgot {report.forgotten_recordings} past the soft-delete window, "
             f"removed {report.orphans_removed} orphaned objects of {report.objects_scanned}, "
             f"aborted {report.uploads_aborted} unfinished uploads, "
-            f"forgot {report.keys_forgotten} idempotency keys past their day"
+            f"forgot {report.keys_forgotten} idempotency keys past their day, "
+            f"forgot {report.callbacks_forgotten} settled status callbacks past"
+            f" {settings.callback_history_days} days"
         )
 
     click.echo(run(go()))

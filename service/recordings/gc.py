@@ -1,5 +1,6 @@
 """Garbage collection: remove deleted recordings' objects, forget their rows after the
-soft-delete window, and remove objects no row references."""
+soft-delete window, remove objects no row references, and forget what is only history (used
+idempotency keys, settled status callbacks)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from db.callbacks import forget_settled
 from db.ingest_keys import KEEP_FOR, forget_keys
 from db.pool import Pool
 from db.recordings import existing_sids, forget_tombstones, list_tombstones
@@ -26,6 +28,7 @@ class GcReport:
     objects_scanned: int = 0
     uploads_aborted: int = 0
     keys_forgotten: int = 0
+    callbacks_forgotten: int = 0
 
 
 async def purge_tombstones(pool: Pool, storage: Storage, *, retention: timedelta) -> int:
@@ -94,6 +97,16 @@ async def abort_stale_uploads(storage: Storage, *, grace: timedelta) -> int:
     return len(stale)
 
 
+async def forget_callbacks(pool: Pool, *, history: timedelta, batch: int = 1000) -> int:
+    """Forget delivered and failed callbacks last touched more than ``history`` ago, in short
+    transactions (the callbacks table is the workers' queue too)."""
+    cutoff = datetime.now(UTC) - history
+    forgotten = 0
+    while gone := await forget_settled(pool, older_than=cutoff, limit=batch):
+        forgotten += gone
+    return forgotten
+
+
 async def collect_garbage(
     pool: Pool,
     storage: Storage,
@@ -101,6 +114,7 @@ async def collect_garbage(
     grace: timedelta,
     retention: timedelta = timedelta(0),
     soft_delete_retention: timedelta = SOFT_DELETE_RETENTION,
+    callback_history: timedelta = timedelta(days=30),
 ) -> GcReport:
     """One full pass: deleted recordings' objects, then their rows, then orphans."""
     report = GcReport()
@@ -111,4 +125,5 @@ async def collect_garbage(
     )
     report.uploads_aborted = await abort_stale_uploads(storage, grace=grace)
     report.keys_forgotten = await forget_keys(pool, older_than=datetime.now(UTC) - KEEP_FOR)
+    report.callbacks_forgotten = await forget_callbacks(pool, history=callback_history)
     return report
