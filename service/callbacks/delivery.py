@@ -13,6 +13,7 @@ import httpx
 
 from db.callbacks import Callback
 from service.callbacks.guard import (
+    IPAddress,
     Resolver,
     UnresolvableHost,
     UrlRefused,
@@ -113,17 +114,13 @@ class Deliverer:
             return done("refused", None, str(exc))
         url, headers, body = build_request(callback, auth_token)
         original = httpx.URL(url)
-        # Connect to the address just checked, not to whatever the name resolves to by the
-        # time httpx looks it up; Host and TLS's SNI (and the certificate check) keep the name.
-        pinned = original.copy_with(host=str(target.addresses[0]))
         headers["Host"] = original.netloc.decode("ascii")
         extensions = {"sni_hostname": original.host} if original.scheme == "https" else {}
-        request = self.client.build_request(
-            callback.method, pinned, headers=headers, content=body, extensions=extensions
-        )
         try:
             async with asyncio.timeout(self.timeout):
-                response = await self.client.send(request, stream=True)
+                response = await self._first_to_connect(
+                    callback.method, original, target.addresses, headers, body, extensions
+                )
                 # The body is not read: the status says all, and a huge one costs nothing.
                 await response.aclose()
         except TimeoutError:
@@ -134,3 +131,32 @@ class Deliverer:
             return done("retry", None, f"{type(exc).__name__}: {exc}"[:500])
         status = response.status_code
         return done(classify(status), status, f"HTTP {status}")
+
+    async def _first_to_connect(
+        self,
+        method: str,
+        url: httpx.URL,
+        addresses: tuple[IPAddress, ...],
+        headers: dict[str, str],
+        body: bytes | None,
+        extensions: dict[str, str],
+    ) -> httpx.Response:
+        """The answer from the first of the checked addresses that takes the connection, in
+        the resolver's order (as a browser falls back from one address of a name to the next).
+
+        The connection goes to an address just checked, never to whatever the name resolves to
+        by the time httpx would look it up; Host and TLS's SNI (and the certificate check) keep
+        the name. Only a failed connection moves on: a request that reached a receiver is not
+        sent twice.
+        """
+        for index, address in enumerate(addresses):
+            pinned = url.copy_with(host=str(address))
+            request = self.client.build_request(
+                method, pinned, headers=headers, content=body, extensions=extensions
+            )
+            try:
+                return await self.client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                if index == len(addresses) - 1:
+                    raise
+        raise AssertionError("the guard gives at least one address")

@@ -170,3 +170,66 @@ def test_redirects_are_not_followed() -> None:
         assert [r.answered for r in redirecting.received] == [302]
         assert elsewhere.received == []
         assert [str(r.url.host) for r in transport.requests] == ["127.0.0.1"]
+
+
+def _deliver(url: str, addresses: list[str]) -> tuple[str, int | None, list[str]]:
+    """One attempt at ``url``, whose name resolves to ``addresses`` (loopback ones only)."""
+    transport = LoopbackOnlyTransport()
+
+    async def resolve(host: str, port: int) -> list[IPAddress]:
+        return [ipaddress.ip_address(a) for a in addresses]
+
+    async def go() -> tuple[str, int | None]:
+        deliverer = Deliverer(
+            allow_private=True,
+            connect_timeout=1.0,
+            timeout=5.0,
+            concurrency=1,
+            transport=transport,
+            resolver=resolve,
+        )
+        try:
+            attempt = await deliverer.send(callback_to(url), None)
+        finally:
+            await deliverer.aclose()
+        return attempt.outcome, attempt.status_code
+
+    outcome, status = asyncio.run(go())
+    return outcome, status, [str(r.url.host) for r in transport.requests]
+
+
+def test_an_address_that_refuses_the_connection_falls_back_to_the_next() -> None:
+    """The name resolves to 127.0.0.2 first, where nothing listens, then to the receiver's."""
+    with Receiver(default=204) as receiver:
+        url = f"http://hooks.example.test:{receiver.port}/hook"
+        assert _deliver(url, ["127.0.0.2", "127.0.0.1"]) == (
+            "delivered",
+            204,
+            ["127.0.0.2", "127.0.0.1"],
+        )
+        assert len(receiver.received) == 1
+        assert receiver.received[0].headers["Host"] == f"hooks.example.test:{receiver.port}"
+
+
+def test_an_answer_is_never_sent_again_to_another_address() -> None:
+    """A 500 from the first address is the attempt's answer: the second, listening on the same
+    port, hears nothing."""
+    with (
+        Receiver(default=500) as failing,
+        Receiver(host="127.0.0.2", port=failing.port, default=204) as other,
+    ):
+        url = f"http://hooks.example.test:{failing.port}/hook"
+        outcome, status, asked = _deliver(url, ["127.0.0.1", "127.0.0.2"])
+        assert (outcome, status, asked) == ("retry", 500, ["127.0.0.1"])
+        assert [r.answered for r in failing.received] == [500]
+        assert other.received == []
+
+
+def test_when_every_address_refuses_the_attempt_is_retried_later() -> None:
+    with Receiver() as receiver:
+        port = receiver.port
+    # Closed: nothing listens on either address any more.
+    outcome, status, asked = _deliver(
+        f"http://hooks.example.test:{port}/hook", ["127.0.0.2", "127.0.0.3"]
+    )
+    assert (outcome, status, asked) == ("retry", None, ["127.0.0.2", "127.0.0.3"])
