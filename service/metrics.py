@@ -49,6 +49,18 @@ class Metrics:
         self.queue_depth = Gauge(
             "recordings_mp3_queue_depth", "MP3 jobs queued or running", registry=r
         )
+        self.peaks_queue_depth = Gauge(
+            "recordings_peaks_queue_depth", "Peaks jobs queued or running", registry=r
+        )
+        self.peaks_runs = Counter(
+            "recordings_peaks_runs", "ffmpeg runs decoding peaks", ["outcome"], registry=r
+        )
+        self.peaks_seconds = Histogram(
+            "recordings_peaks_duration_seconds",
+            "ffmpeg peaks run time (decode and reduction)",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.transcodes_inflight = Gauge(
             "recordings_transcodes_inflight", "MP3s being made or awaited here", registry=r
         )
@@ -84,6 +96,13 @@ class Metrics:
             buckets=(*_LATENCY_BUCKETS, 600.0, 3600.0),
             registry=r,
         )
+
+    def record_peaks(self, seconds: float, ok: bool) -> None:
+        """Called by the peaks maker after each ffmpeg run."""
+        self.peaks_runs.labels("ok" if ok else "failed").inc()
+        self.peaks_seconds.observe(seconds)
+        if not ok:
+            self.ffmpeg_failures.inc()
 
     def record_transcode(self, seconds: float, ok: bool) -> None:
         """Called by the transcoder after each ffmpeg run."""

@@ -83,6 +83,7 @@ async def open_services(
             timeout=settings.ffmpeg_timeout,
             slots=ffmpeg_slots,
             capacity=settings.ffmpeg_max_processes + settings.ffmpeg_max_waiting,
+            on_run=metrics.record_peaks,
         )
         catalog = Catalog(
             pool,

@@ -39,6 +39,13 @@ async def enqueue_mp3(pool: Pool, sid: str, *, request_id: str | None = None) ->
 
 
 async def queue_depth(pool: Pool) -> int:
-    """Jobs waiting or running."""
-    stats = await Queries.from_asyncpg_pool(pool).queue_size()
-    return sum(s.count for s in stats)
+    """Jobs waiting or running, of every kind (they share the workers' ffmpeg slots)."""
+    return sum((await queue_depths(pool)).values())
+
+
+async def queue_depths(pool: Pool) -> dict[str, int]:
+    """Jobs waiting or running, by entrypoint (MP3s, peaks)."""
+    depths: dict[str, int] = {}
+    for stats in await Queries.from_asyncpg_pool(pool).queue_size():
+        depths[stats.entrypoint] = depths.get(stats.entrypoint, 0) + stats.count
+    return depths

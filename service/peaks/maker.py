@@ -103,11 +103,14 @@ class PeaksMaker:
         timeout: float,
         slots: FfmpegSlots,
         capacity: int,
+        on_run: Callable[[float, bool], None] | None = None,
     ) -> None:
         self._pool = pool
         self._storage = storage
         self._ffmpeg = ffmpeg
         self._timeout = timeout
+        # Told each ffmpeg run's seconds and whether it gave usable peaks (metrics).
+        self._on_run = on_run
         self._flights: OncePerRecording[StoredPeaks] = OncePerRecording(
             pool,
             slots,
@@ -154,6 +157,7 @@ class PeaksMaker:
         )
         elapsed = asyncio.get_running_loop().time() - started
         if decoded.result.returncode is None:
+            self._report(elapsed, False)
             log.error("ffmpeg timed out decoding %s after %.0f s", recording.sid, self._timeout)
             raise PeaksFailed("Decoding the audio timed out", permanent=False)
         # ffmpeg trusts a WAV header's sizes and exits 0 on a truncated file: compare the frames
@@ -161,6 +165,7 @@ class PeaksMaker:
         rate = recording.sample_rate
         short = decoded.frames < max(expected - 1.5 * rate, 0.5 * expected)
         if not decoded.result.ok or decoded.frames == 0 or short:
+            self._report(elapsed, False)
             log.error(
                 "ffmpeg could not decode %s for peaks (exit %s, %d frames): %s",
                 recording.sid,
@@ -170,6 +175,7 @@ class PeaksMaker:
             )
             await set_peaks_error(self._pool, recording.sid, UNDECODABLE)
             raise PeaksFailed(UNDECODABLE, permanent=True)
+        self._report(elapsed, True)
         waveform = decoded.waveform
         body = waveform.to_json(16)
         etag = f'"{hashlib.sha256(body).hexdigest()[:40]}"'
@@ -188,3 +194,7 @@ class PeaksMaker:
             extra={"recording_sid": recording.sid, "peaks_bytes": len(body)},
         )
         return stored
+
+    def _report(self, seconds: float, ok: bool) -> None:
+        if self._on_run is not None:
+            self._on_run(seconds, ok)

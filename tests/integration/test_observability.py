@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.servers import EmbeddedPostgres, EmbeddedS3
 from tests.support.clients import Account, Ingest, uploaded_sid
-from tests.support.rows import wait_for_stored_mp3
+from tests.support.rows import fetch_rows, wait_for_stored_mp3
 from tests.support.stack import make_settings, serving
 
 
@@ -77,3 +77,50 @@ def test_request_ids(client: httpx.Client, account: Account, ingest: Ingest) -> 
     unsafe = client.get("/healthz", headers={"X-Request-Id": 'a b"<c>'}).headers["x-request-id"]
     assert unsafe != 'a b"<c>' and all(ch.isalnum() for ch in unsafe)
     assert client.get(account.base).headers["x-request-id"]  # errors carry it too
+
+
+def test_peaks_runs_and_each_kind_of_job_have_their_own_metrics(
+    postgres: EmbeddedPostgres, s3: EmbeddedS3, account: Account, demo_wav: bytes
+) -> None:
+    import asyncio
+
+    import asyncpg
+
+    from service.mp3.queue import enqueue_mp3
+    from service.peaks.jobs import enqueue_peaks
+    from service.sids import new_sid
+
+    settings = make_settings(postgres, s3)
+    mp3_sid, peaks_sids = new_sid("RE"), [new_sid("RE"), new_sid("RE")]
+    with serving(settings, timeout=60) as http:
+        before = samples(http)
+        sid = uploaded_sid(http, account, demo_wav)
+        assert http.get(f"{account.base}/{sid}/Peaks.json").status_code == 200
+
+        async def enqueue() -> None:
+            pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
+            try:
+                await enqueue_mp3(pool, mp3_sid)
+                for queued in peaks_sids:
+                    await enqueue_peaks(pool, queued)
+            finally:
+                await pool.close()
+
+        asyncio.run(enqueue())
+        try:
+            after = samples(http)
+        finally:
+            fetch_rows(
+                settings.database_url,
+                "DELETE FROM pgqueuer WHERE payload = ANY($1::bytea[])",
+                [s.encode() for s in (mp3_sid, *peaks_sids)],
+            )
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("recordings_peaks_runs_total", outcome="ok") == 1
+    assert moved("recordings_peaks_duration_seconds_count") == 1
+    assert moved("recordings_transcodes_total", outcome="ok") == 0
+    assert moved("recordings_mp3_queue_depth") == 1
+    assert moved("recordings_peaks_queue_depth") == 2

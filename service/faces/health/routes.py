@@ -12,7 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from db.errors import UNAVAILABLE_ERRORS
 from service.errors import TokenRequired
 from service.http.deps import ServicesDep
-from service.mp3.queue import queue_depth
+from service.mp3.queue import MP3_ENTRYPOINT, queue_depths
+from service.peaks.jobs import PEAKS_ENTRYPOINT
 from storage.errors import StorageError
 
 router = APIRouter(include_in_schema=False)
@@ -58,7 +59,9 @@ async def metrics(request: Request, services: ServicesDep) -> Response:
     m.transcodes_inflight.set(services.transcoder.inflight)
     try:
         async with asyncio.timeout(2):
-            m.queue_depth.set(await queue_depth(services.pool))
+            depths = await queue_depths(services.pool)
+        m.queue_depth.set(depths.get(MP3_ENTRYPOINT, 0))
+        m.peaks_queue_depth.set(depths.get(PEAKS_ENTRYPOINT, 0))
     except Exception:
         pass  # a scrape must not fail because the database is away; the gauge keeps its value
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
