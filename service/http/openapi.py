@@ -7,6 +7,20 @@ from typing import Any
 from service.errors import ServiceError
 
 BINARY = {"type": "string", "format": "binary"}
+# The error bodies of render_rest_exception (service.http.errors): the 2008 face's, and the
+# default of any path no face renders otherwise.
+REST_EXCEPTION = {
+    "application/xml": {
+        "schema": {"type": "string", "description": "<TwilioResponse><RestException>..."}
+    },
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["status", "message"],
+            "properties": {"status": {"type": "integer"}, "message": {"type": "string"}},
+        }
+    },
+}
 Responses = dict[int | str, dict[str, Any]]
 
 

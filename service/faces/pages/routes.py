@@ -14,13 +14,15 @@ from service.accounts.auth import authenticate, authorize_media
 from service.errors import BadRequest, NotFound
 from service.faces.pages.assets import STATIC_PATH, assets
 from service.faces.pages.listing import echo_query, parse_page_query
+from service.faces.pages.openapi import PEAKS_GET, PEAKS_PARAMETERS
 from service.faces.pages.peaks import peaks_response
 from service.faces.pages.rendering import pages_errors, render_page, root_path
 from service.faces.pages.views import VERSIONS, RecordingView, Version
 from service.http.cors import preflight_response
 from service.http.deps import ServicesDep
 
-router = APIRouter(include_in_schema=False)
+# Only the 2008 API's Peaks.json is in the API's document (/openapi.json); the rest is pages.
+router = APIRouter()
 ASSET_CACHE = "public, max-age=31536000, immutable"
 GET = ["GET", "HEAD"]
 
@@ -113,13 +115,28 @@ async def preflight_peaks(
 for _name in VERSIONS:
     _version = Version(_name)
     _recordings = f"/{_name}/Accounts/{{account_sid}}/Recordings"
-    router.add_api_route(_recordings + "/{sid}.html", _recording_page(_version), methods=GET)
-    router.add_api_route(_recordings + ".html", _list_page(_version), methods=GET)
-    router.add_api_route(_recordings + "/{sid}/Peaks.json", get_peaks, methods=GET)
-    router.add_api_route(_recordings + "/{sid}/Peaks.json", preflight_peaks, methods=["OPTIONS"])
+    _peaks = _recordings + "/{sid}/Peaks.json"
+    router.add_api_route(
+        _recordings + "/{sid}.html", _recording_page(_version), methods=GET, include_in_schema=False
+    )
+    router.add_api_route(
+        _recordings + ".html", _list_page(_version), methods=GET, include_in_schema=False
+    )
+    router.add_api_route(
+        _peaks,
+        get_peaks,
+        methods=["GET"],
+        summary="A recording's waveform peaks",
+        responses=PEAKS_GET,
+        openapi_extra=PEAKS_PARAMETERS,
+        # The 2010 API's document describes Twilio's resources, which have no peaks.
+        include_in_schema=_name == "2008-08-01",
+    )
+    router.add_api_route(_peaks, get_peaks, methods=["HEAD"], include_in_schema=False)
+    router.add_api_route(_peaks, preflight_peaks, methods=["OPTIONS"], include_in_schema=False)
 
 
-@router.api_route(STATIC_PATH + "/{name}", methods=GET)
+@router.api_route(STATIC_PATH + "/{name}", methods=GET, include_in_schema=False)
 async def get_asset(name: str) -> Response:
     asset = assets().get(name)
     if asset is None:

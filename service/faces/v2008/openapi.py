@@ -5,20 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from service import errors as e
-from service.http.openapi import BINARY, Responses, error_responses, query_parameter
+from service.http.openapi import (
+    BINARY,
+    REST_EXCEPTION,
+    Responses,
+    error_responses,
+    query_parameter,
+)
 
-REST_EXCEPTION = {
-    "application/xml": {
-        "schema": {"type": "string", "description": "<TwilioResponse><RestException>..."}
-    },
-    "application/json": {
-        "schema": {
-            "type": "object",
-            "required": ["status", "message"],
-            "properties": {"status": {"type": "integer"}, "message": {"type": "string"}},
-        }
-    },
-}
 RECORDING_JSON = {
     "type": "object",
     "required": [
