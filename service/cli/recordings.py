@@ -17,6 +17,15 @@ from service.settings import Settings
 @click.option("--account", "account_sid", required=True, help="The AccountSid to import into.")
 @click.option("--call-sid", default=None, help="The CallSid (a new one per file when omitted).")
 @click.option("--date-created", default=None, help="ISO-8601 timestamp (default: now).")
+@click.option(
+    "--source",
+    default=None,
+    help="How the recordings were made, as the 2010 API names it (default: RecordVerb).",
+)
+@click.option(
+    "--start-time", default=None, help="ISO-8601 timestamp the recording began (default: none)."
+)
+@click.option("--conference-sid", default=None, help="The ConferenceSid they belong to.")
 @click.option("--json", "as_json", is_flag=True, help='Print [{"sid": ..., "file": ...}].')
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @pass_settings
@@ -25,25 +34,34 @@ def import_(
     account_sid: str,
     call_sid: str | None,
     date_created: str | None,
+    source: str | None,
+    start_time: str | None,
+    conference_sid: str | None,
     as_json: bool,
     files: tuple[str, ...],
 ) -> None:
     """Turn audio files into recordings."""
     from db.accounts import fetch_account
     from service.audio.probe import AudioError
-    from service.ingest.pipeline import Upload, ingest_file
+    from service.ingest.pipeline import DEFAULT_SOURCE, SOURCES, Upload, ingest_file
     from service.services import open_services
-    from service.sids import is_account_sid, is_call_sid, new_sid
+    from service.sids import is_account_sid, is_call_sid, is_conference_sid, new_sid
     from service.timestamps import InvalidTimestamp, parse_timestamp
 
     if not is_account_sid(account_sid):
         raise click.BadParameter("not an AccountSid", param_hint="--account")
     if call_sid is not None and not is_call_sid(call_sid):
         raise click.BadParameter("not a CallSid", param_hint="--call-sid")
-    try:
-        created = parse_timestamp(date_created) if date_created else None
-    except InvalidTimestamp as exc:
-        raise click.BadParameter(str(exc), param_hint="--date-created") from exc
+    if source is not None and source not in SOURCES:
+        raise click.BadParameter(f"one of {', '.join(SOURCES)}", param_hint="--source")
+    if conference_sid is not None and not is_conference_sid(conference_sid):
+        raise click.BadParameter("not a ConferenceSid", param_hint="--conference-sid")
+    times = {}
+    for hint, value in (("--date-created", date_created), ("--start-time", start_time)):
+        try:
+            times[hint] = parse_timestamp(value) if value else None
+        except InvalidTimestamp as exc:
+            raise click.BadParameter(str(exc), param_hint=hint) from exc
 
     async def go() -> tuple[list[dict[str, str]], int]:
         results: list[dict[str, str]] = []
@@ -58,7 +76,14 @@ def import_(
                 length=sum(sizes.values()), label="Importing", file=sys.stderr
             ) as bar:
                 for name in files:
-                    upload = Upload(account_sid, call_sid or new_sid("CA"), created)
+                    upload = Upload(
+                        account_sid,
+                        call_sid or new_sid("CA"),
+                        times["--date-created"],
+                        source=source or DEFAULT_SOURCE,
+                        start_time=times["--start-time"],
+                        conference_sid=conference_sid,
+                    )
                     with tempfile.TemporaryDirectory(dir=settings.tmp_dir) as tmp:
                         try:
                             recording = await ingest_file(services, upload, Path(name), Path(tmp))

@@ -149,6 +149,45 @@ def test_import(client: httpx.Client, settings: Settings, account: Account, tmp_
     assert "could not be decoded" in failed.stderr
 
 
+def test_import_says_how_and_when_a_conference_recording_was_made(
+    client: httpx.Client, settings: Settings, account: Account, tmp_path: Path
+) -> None:
+    wav = write_demo_wav(tmp_path / "conference.wav", 2.0)
+    conference = "CF" + "cd" * 16
+    result = run_recordings(
+        settings,
+        "import",
+        "--account",
+        account.sid,
+        "--source",
+        "StartConferenceRecordingAPI",
+        "--start-time",
+        "2011-05-04T03:01:00Z",
+        "--conference-sid",
+        conference,
+        "--json",
+        str(wav),
+    )
+    (item,) = json.loads(result.stdout)
+    meta = client.get(
+        f"/2010-04-01/Accounts/{account.sid}/Recordings/{item['sid']}.json", auth=account.auth
+    ).json()
+    assert meta["source"] == "StartConferenceRecordingAPI"
+    assert meta["start_time"] == "Wed, 04 May 2011 03:01:00 +0000"
+    assert meta["conference_sid"] == conference
+    # The platform's ingest refuses what these refuse, and so does the command, before any file.
+    for option, value in (
+        ("--source", "Voicemail"),
+        ("--conference-sid", "CA" + "cd" * 16),
+        ("--start-time", "yesterday"),
+    ):
+        refused = run_recordings(
+            settings, "import", "--account", account.sid, option, value, str(wav), check=False
+        )
+        assert refused.returncode == 2, (option, refused.stderr)
+        assert option in refused.stderr
+
+
 def test_gc_removes_orphans_and_purges_tombstones(
     client: httpx.Client, settings: Settings, account: Account, ingest: Ingest
 ) -> None:
