@@ -103,12 +103,20 @@ async def _instance(send: Any, account_sid: str, sid: str) -> None:
     await _send(send, 200, body, XML)
 
 
-async def _instance_2010(scope: dict[str, Any], send: Any, account_sid: str, sid: str) -> None:
+async def _signed_in(scope: dict[str, Any], send: Any, account_sid: str) -> bool:
+    """Whether the request carries the account's Basic credentials; answers 401 if not."""
     assert _pool is not None
     header = dict(scope["headers"]).get(b"authorization")
     account = await fetch_account(_pool, account_sid)
     if account is None or not _authorized(header, account):
         await _send(send, 401, b"", [])
+        return False
+    return True
+
+
+async def _instance_2010(scope: dict[str, Any], send: Any, account_sid: str, sid: str) -> None:
+    assert _pool is not None
+    if not await _signed_in(scope, send, account_sid):
         return
     found = await fetch_recording(_pool, account_sid, sid)
     if found is None:
@@ -128,10 +136,7 @@ def _authorized(header: bytes | None, account: Account) -> bool:
 
 async def _list(scope: dict[str, Any], send: Any, account_sid: str) -> None:
     assert _pool is not None
-    header = dict(scope["headers"]).get(b"authorization")
-    account = await fetch_account(_pool, account_sid)
-    if account is None or not _authorized(header, account):
-        await _send(send, 401, b"", [])
+    if not await _signed_in(scope, send, account_sid):
         return
     query = dict(parse_qsl(scope["query_string"].decode()))
     num, page = int(query.get("num", "50")), int(query.get("page", "0"))

@@ -56,7 +56,37 @@ class ClientTooSlow(Exception):
     """The client took no bytes for the whole send timeout."""
 
 
-class ObjectStreamResponse(StreamingResponse):
+class SpanStreamResponse(StreamingResponse):
+    """Streams bytes ``first..last`` of some audio under a StreamPolicy, whose ``on_close`` is
+    called once however the stream ends; subclasses say where the bytes come from."""
+
+    def __init__(
+        self,
+        span: tuple[int, int],
+        policy: StreamPolicy,
+        *,
+        status_code: int,
+        headers: dict[str, str],
+    ) -> None:
+        self._first, self._last = span
+        self._policy = policy
+        super().__init__(_nothing(), status_code=status_code, headers=headers)
+
+    async def _closed(self) -> None:
+        """What a subclass gives back when the stream ends (shielded from cancellation)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Starlette cancels the stream when the client leaves; shielded, the close still runs.
+            with anyio.CancelScope(shield=True):
+                await self._closed()
+                if self._policy.on_close is not None:
+                    self._policy.on_close()
+
+
+class ObjectStreamResponse(SpanStreamResponse):
     """Streams bytes ``first..last`` of a stored object, never holding storage for a client
     that is not reading: the storage GET is closed while the client stalls and reopened at the
     same offset when it reads again."""
@@ -75,9 +105,7 @@ class ObjectStreamResponse(StreamingResponse):
         self._storage = storage
         self._key = key
         self._stream: ObjectStream | None = stream
-        self._first, self._last = span
-        self._policy = policy
-        super().__init__(_nothing(), status_code=status_code, headers=headers)
+        super().__init__(span, policy, status_code=status_code, headers=headers)
 
     async def stream_response(self, send: Send) -> None:
         await send(
@@ -122,18 +150,11 @@ class ObjectStreamResponse(StreamingResponse):
             stream, self._stream = self._stream, None
             await stream.aclose()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            # Starlette cancels the stream when the client leaves; shielded, the close still runs.
-            with anyio.CancelScope(shield=True):
-                await self._release_storage()
-                if self._policy.on_close is not None:
-                    self._policy.on_close()
+    async def _closed(self) -> None:
+        await self._release_storage()
 
 
-class FileStreamResponse(StreamingResponse):
+class FileStreamResponse(SpanStreamResponse):
     """Streams bytes ``first..last`` of a just-written local file (an MP3 still being stored),
     dropping a client that takes no bytes for the policy's send timeout."""
 
@@ -147,9 +168,7 @@ class FileStreamResponse(StreamingResponse):
         headers: dict[str, str],
     ) -> None:
         self._path = path
-        self._first, self._last = span
-        self._policy = policy
-        super().__init__(_nothing(), status_code=status_code, headers=headers)
+        super().__init__(span, policy, status_code=status_code, headers=headers)
 
     async def stream_response(self, send: Send) -> None:
         await send(
@@ -168,13 +187,6 @@ class FileStreamResponse(StreamingResponse):
                 message = {"type": "http.response.body", "body": chunk, "more_body": True}
                 await _send_or_drop(send, message, self._policy.send_timeout, self._policy)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            if self._policy.on_close is not None:
-                self._policy.on_close()
 
 
 async def _send_or_drop(send: Send, message: Message, seconds: float, policy: StreamPolicy) -> None:

@@ -11,9 +11,8 @@ from service.errors import NotFound, ServiceUnavailable, UnprocessableAudio
 from service.http.cors import cors_headers
 from service.http.disconnects import unless_disconnected
 from service.http.media import (
-    FileStreamResponse,
     MediaObject,
-    ObjectStreamResponse,
+    SpanStreamResponse,
     StreamPolicy,
     accel_response,
     media_response,
@@ -116,7 +115,7 @@ async def _answer(
     except BaseException:
         give_back()
         raise
-    if not isinstance(response, ObjectStreamResponse | FileStreamResponse):
+    if not isinstance(response, SpanStreamResponse):
         close()  # a HEAD, a 304: nothing streams
     return response
 

@@ -143,35 +143,6 @@ def test_delivery_checks_again_where_a_name_resolves_now(
         assert transport.requests == [] and receiver.received == []
 
 
-def test_redirects_are_not_followed() -> None:
-    """A receiver on 127.0.0.1 redirects to another loopback address, 127.0.0.2: the answer
-    ends the callback, and nothing is sent to the redirect's target."""
-    with (
-        Receiver(host="127.0.0.2") as elsewhere,
-        Receiver(default=("redirect", elsewhere.url)) as redirecting,
-    ):
-        transport = LoopbackOnlyTransport()
-
-        async def go() -> tuple[str, int | None]:
-            deliverer = Deliverer(
-                allow_private=True,
-                connect_timeout=1.0,
-                timeout=5.0,
-                concurrency=1,
-                transport=transport,
-            )
-            try:
-                attempt = await deliverer.send(callback_to(redirecting.url), None)
-            finally:
-                await deliverer.aclose()
-            return attempt.outcome, attempt.status_code
-
-        assert asyncio.run(go()) == ("failed", 302)
-        assert [r.answered for r in redirecting.received] == [302]
-        assert elsewhere.received == []
-        assert [str(r.url.host) for r in transport.requests] == ["127.0.0.1"]
-
-
 def _deliver(url: str, addresses: list[str]) -> tuple[str, int | None, list[str]]:
     """One attempt at ``url``, whose name resolves to ``addresses`` (loopback ones only)."""
     transport = LoopbackOnlyTransport()
@@ -196,6 +167,19 @@ def _deliver(url: str, addresses: list[str]) -> tuple[str, int | None, list[str]
 
     outcome, status = asyncio.run(go())
     return outcome, status, [str(r.url.host) for r in transport.requests]
+
+
+def test_redirects_are_not_followed() -> None:
+    """A receiver on 127.0.0.1 redirects to another loopback address, 127.0.0.2: the answer
+    ends the callback, and nothing is sent to the redirect's target."""
+    with (
+        Receiver(host="127.0.0.2") as elsewhere,
+        Receiver(default=("redirect", elsewhere.url)) as redirecting,
+    ):
+        # An address literal: nothing is resolved.
+        assert _deliver(redirecting.url, []) == ("failed", 302, ["127.0.0.1"])
+        assert [r.answered for r in redirecting.received] == [302]
+        assert elsewhere.received == []
 
 
 def test_an_address_that_refuses_the_connection_falls_back_to_the_next() -> None:

@@ -4,20 +4,17 @@ RECORDINGS_CALLBACK_HISTORY_DAYS, never a pending one, and says how many went.""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import asyncpg
 
 from service.recordings.gc import forget_callbacks
-from service.settings import Settings, settings_env
+from service.settings import Settings
 from service.sids import new_sid
 from tests.support.clients import new_account
 from tests.support.retention import add_pending_callback
 from tests.support.rows import fetch_rows
+from tests.support.stack import run_recordings
 
 # (status, days since it last changed): what each of an account's callbacks is made to be.
 AGES = [
@@ -83,16 +80,8 @@ def test_settled_callbacks_past_their_history_are_forgotten_in_batches(
 
 def test_recordings_gc_forgets_them_by_the_setting(settings: Settings) -> None:
     account_sid, ids = make_history(settings)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECORDINGS_", "AWS_"))}
-    env.update(settings_env(settings), RECORDINGS_CALLBACK_HISTORY_DAYS="28")
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "recordings"), "gc", "--grace", "3600"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
+    result = run_recordings(
+        settings, "gc", "--grace", "3600", RECORDINGS_CALLBACK_HISTORY_DAYS="28"
     )
-    assert result.returncode == 0, result.stderr
     assert "settled status callbacks past 28 days" in result.stdout
     assert remaining(settings, account_sid) == [ids[3], ids[4]]

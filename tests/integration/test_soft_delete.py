@@ -4,21 +4,18 @@ removes the media at once, and `recordings gc` forgets the row after the window.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
 from service.recordings.gc import collect_garbage
 from service.services import open_services
-from service.settings import Settings, settings_env
+from service.settings import Settings
 from tests.support.api2010 import assert_json_error, base2008, base2010, upload
 from tests.support.clients import Account
 from tests.support.rows import fetch_rows, object_exists, wait_for_stored_mp3
+from tests.support.stack import run_recordings
 
 
 def gc(
@@ -246,15 +243,7 @@ def test_deleted_objects_kept_until_gc_keep_their_meaning(
 
 
 def test_cli_gc_reports_both_passes(settings: Settings) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECORDINGS_", "AWS_"))}
-    env.update(settings_env(settings), RECORDINGS_SOFT_DELETE_RETENTION_DAYS="40")
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "recordings"), "gc", "--grace", "3600"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
+    result = run_recordings(
+        settings, "gc", "--grace", "3600", RECORDINGS_SOFT_DELETE_RETENTION_DAYS="40"
     )
-    assert result.returncode == 0, result.stderr
     assert "purged" in result.stdout and "past the soft-delete window" in result.stdout
