@@ -179,3 +179,40 @@ def test_page_uris_round_trip(
     assert again.echoed == query.echoed
     assert (again.page, again.page_size) == (target, size)
     assert page_uri(BASE, again, target) == uri
+
+
+def test_the_last_day_of_the_calendar_has_no_end() -> None:
+    from datetime import date
+
+    from service.http.query import day_span
+
+    assert day_span(date(9999, 12, 31)) == (datetime(9999, 12, 31, tzinfo=UTC), None)
+    assert day_span(date(2024, 2, 28))[1] == datetime(2024, 2, 29, tzinfo=UTC)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["=", ">=", "<="]), st.integers(0, 400)), min_size=1, max_size=6
+    )
+)
+def test_filters_narrow_to_the_days_every_one_of_them_allows(
+    filters: list[tuple[str, int]],
+) -> None:
+    from datetime import date, timedelta
+
+    from service.http.query import day_span, narrow
+
+    first = date(2024, 1, 1)
+    low = high = None
+    for op, offset in filters:
+        low, high = narrow(low, high, op, *day_span(first + timedelta(days=offset)))
+    for offset in range(-2, 403):
+        moment = day_span(first + timedelta(days=offset))[0]
+        allowed = all(
+            (op != "=" or o == offset)
+            and (op != ">=" or offset >= o)
+            and (op != "<=" or offset <= o)
+            for op, o in filters
+        )
+        inside = (low is None or moment >= low) and (high is None or moment < high)
+        assert inside == allowed, (filters, offset)
