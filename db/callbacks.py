@@ -78,37 +78,6 @@ def _callback(row: asyncpg.Record) -> Callback:
     )
 
 
-async def insert_callback(
-    conn: Pool,
-    *,
-    account_sid: str,
-    recording_sid: str,
-    url: str | None,
-    method: str | None,
-    params: dict[str, str],
-    request_id: str | None,
-    window_seconds: float,
-) -> int | None:
-    """Queue the callback of a new recording: to ``url`` if given, else to the account's default
-    target if it has one (None: no callback). Run it in the recording's transaction."""
-    return await conn.fetchval(  # type: ignore[no-any-return]
-        "INSERT INTO callbacks (account_sid, recording_sid, url, method, params, request_id,"
-        " give_up_at)"
-        " SELECT a.sid, $2, coalesce($3, a.status_callback),"
-        " CASE WHEN $3::text IS NULL THEN a.status_callback_method ELSE $4 END,"
-        " $5::jsonb, $6, now() + make_interval(secs => $7)"
-        " FROM accounts a WHERE a.sid = $1 AND coalesce($3, a.status_callback) IS NOT NULL"
-        " RETURNING id",
-        account_sid,
-        recording_sid,
-        url,
-        method or "POST",
-        json.dumps(params),
-        request_id,
-        window_seconds,
-    )
-
-
 async def claim_due(
     pool: Pool, *, limit: int, lease_seconds: float, exclude: list[int] | None = None
 ) -> list[Claimed]:

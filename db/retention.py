@@ -88,14 +88,6 @@ async def set_retention_days(pool: Pool, account_sid: str, days: int | None) -> 
     return bool(status != "UPDATE 0")
 
 
-async def fetch_retention_days(pool: Pool, account_sid: str) -> int | None:
-    """An account's own policy (None: none of its own, or no such account)."""
-    value: int | None = await pool.fetchval(
-        "SELECT retention_days FROM accounts WHERE sid = $1", account_sid
-    )
-    return value
-
-
 async def try_lock(pool: Pool) -> bool:
     """Take the scheduled pass's session lock on this connection, if no one holds it."""
     return bool(await pool.fetchval("SELECT pg_try_advisory_lock($1)", RETENTION_LOCK_ID))

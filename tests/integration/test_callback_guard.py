@@ -14,11 +14,16 @@ import asyncpg
 import httpx
 import pytest
 
-from db.callbacks import insert_callback
 from service.callbacks.delivery import Deliverer
 from service.callbacks.guard import IPAddress
 from service.settings import Settings
-from tests.support.callbacks import callback_to, dispatching, end_pending_callbacks, one_callback
+from tests.support.callbacks import (
+    callback_to,
+    dispatching,
+    end_pending_callbacks,
+    one_callback,
+    queue_callback_row,
+)
 from tests.support.clients import Account, upload
 from tests.support.loopback import LoopbackOnlyTransport
 from tests.support.receivers import Receiver, wait_until
@@ -103,16 +108,7 @@ def queue_callback(settings: Settings, account: Account, url: str) -> str:
     async def go() -> None:
         conn = await asyncpg.connect(settings.database_url)
         try:
-            await insert_callback(
-                conn,
-                account_sid=account.sid,
-                recording_sid=recording.sid,
-                url=url,
-                method="POST",
-                params={"RecordingSid": recording.sid},
-                request_id=None,
-                window_seconds=60,
-            )
+            await queue_callback_row(conn, account.sid, recording.sid, url, window_seconds=60)
         finally:
             await conn.close()
 

@@ -4,6 +4,7 @@ process (through the loopback-only transport), and the outbox's rows as the test
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,4 +110,20 @@ def callback_to(url: str, method: str = "POST") -> Callback:
         last_error=None,
         date_created=datetime.now(UTC),
         delivered_at=None,
+    )
+
+
+async def queue_callback_row(
+    conn: Any, account_sid: str, recording_sid: str, url: str, *, window_seconds: float
+) -> None:
+    """A pending callback to ``url`` for a recording already stored (the service queues one
+    only with its recording's INSERT, db.recordings.insert_recording)."""
+    await conn.execute(
+        "INSERT INTO callbacks (account_sid, recording_sid, url, method, params, give_up_at)"
+        " VALUES ($1, $2, $3, 'POST', $4::jsonb, now() + make_interval(secs => $5))",
+        account_sid,
+        recording_sid,
+        url,
+        json.dumps({"RecordingSid": recording_sid}),
+        window_seconds,
     )

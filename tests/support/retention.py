@@ -10,13 +10,13 @@ from typing import Any
 
 import asyncpg
 
-from db.callbacks import insert_callback
 from db.recordings import insert_recording
 from db.retention import set_retention_days
 from service.recordings.retention import RetentionReport, retention_for
 from service.services import open_services, storage_config
 from service.settings import Settings
 from storage.client import open_storage
+from tests.support.callbacks import queue_callback_row
 from tests.support.rows import recording_row
 
 HOOK = "http://127.0.0.1:9/hook"
@@ -43,17 +43,8 @@ def make_recordings(settings: Settings, account_sid: str, dates: Sequence[dateti
 
 
 async def add_pending_callback(pool: Any, account_sid: str, sid: str) -> None:
-    await insert_callback(
-        pool,
-        account_sid=account_sid,
-        recording_sid=sid,
-        url=HOOK,
-        method="POST",
-        params={"RecordingSid": sid},
-        request_id=None,
-        # Far in the future: no dispatcher of another test gives up on it meanwhile.
-        window_seconds=86400.0,
-    )
+    # Far in the future: no dispatcher of another test gives up on it meanwhile.
+    await queue_callback_row(pool, account_sid, sid, HOOK, window_seconds=86400.0)
 
 
 def set_policy(settings: Settings, account_sid: str, days: int | None) -> None:
