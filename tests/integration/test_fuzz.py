@@ -7,30 +7,16 @@ import os
 
 import httpx
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from service.app import create_app
 from service.faces.ingest.document import openapi_document as ingest_document
 from service.settings import Settings
 from tests.support.clients import INGEST_TOKEN, Account, new_account, uploaded_sid
+from tests.support.fuzz import CHECKS, operations
 from tests.support.stack import ServerThread
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
 SUFFIXES = ["", ".wav", ".mp3", ".xml", ".json"]
 _turn = itertools.count()
 
@@ -45,13 +31,7 @@ def target(server: ServerThread, settings: Settings, demo_wav: bytes) -> tuple[A
 
 # The schemas the app itself publishes (the public one at /openapi.json, ingest's at
 # /internal/openapi.json), read without a server.
-SCHEMAS = [
-    schemathesis.openapi.from_dict(create_app(Settings()).openapi()),
-    schemathesis.openapi.from_dict(ingest_document()),
-]
-OPERATIONS = {
-    op.label: op for schema in SCHEMAS for op in (r.ok() for r in schema.get_all_operations())
-}
+OPERATIONS = operations(create_app(Settings()).openapi(), ingest_document())
 
 
 @pytest.mark.parametrize("label", sorted(OPERATIONS))

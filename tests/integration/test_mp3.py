@@ -10,7 +10,6 @@ import struct
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -27,9 +26,8 @@ from storage.client import open_storage
 from tests.support.clients import Account, uploaded_sid
 from tests.support.ffmpeg import CountingFfmpeg, ffmpeg_children
 from tests.support.rows import (
-    insert_recordings,
+    insert_raw_recording,
     object_exists,
-    recording_row,
     stored_key,
     wait_for_stored_mp3,
 )
@@ -139,28 +137,6 @@ def hostile_wavs() -> dict[str, tuple[bytes, int]]:
     }
 
 
-def insert_raw(settings: Settings, account: Account, body: bytes, duration: int) -> str:
-    """A recording whose stored WAV is ``body`` as it is, which ingest never checked."""
-    now = datetime.now(UTC)
-    row = recording_row(
-        account.sid,
-        settings,
-        duration=duration,
-        date_created=now,
-        date_updated=now,
-        wav_size=len(body),
-        wav_etag='"raw"',
-    )
-
-    async def store() -> None:
-        async with open_storage(storage_config(settings)) as storage:
-            await storage.put_bytes(row.wav_key, body, "audio/x-wav")
-
-    asyncio.run(store())
-    insert_recordings(settings.database_url, [row])
-    return row.sid
-
-
 @pytest.mark.parametrize("name", sorted(hostile_wavs()))
 def test_hostile_stored_audio_gives_a_clear_error_once(
     http: httpx.Client,
@@ -170,7 +146,7 @@ def test_hostile_stored_audio_gives_a_clear_error_once(
     name: str,
 ) -> None:
     body, duration = hostile_wavs()[name]
-    sid = insert_raw(settings, account, body, duration)
+    sid = insert_raw_recording(settings, account.sid, body, duration)
     url = f"{account.base}/{sid}.mp3"
     first = http.get(url)
     assert first.status_code == 422, (first.status_code, first.text)

@@ -184,3 +184,16 @@ def recordings_serve(
         timeout=timeout,
     ):
         yield base_url
+
+
+@contextmanager
+def recordings_replicas(
+    env: Mapping[str, str], directory: Path, count: int = 2
+) -> Iterator[list[str]]:
+    """``count`` `recordings serve` processes on one database and storage (replicas behind a
+    load balancer): their base URLs, each logging to ``directory/serveN.log``."""
+    with ExitStack() as replicas:
+        yield [
+            replicas.enter_context(recordings_serve(env, directory / f"serve{i}.log"))
+            for i in range(count)
+        ]

@@ -14,10 +14,10 @@ from playwright.sync_api import Response, sync_playwright
 from devstack.demo import write_demo_wav
 from devstack.servers import EmbeddedPostgres, EmbeddedS3, free_port
 from service.settings import Settings
+from tests.support.browser import launch
 from tests.support.clients import Account, set_cors_origins, set_media_auth, uploaded_sid
 from tests.support.stack import ServerThread, make_settings
 
-CHROMIUM = "/usr/bin/chromium"
 # Long enough that the browser cannot have fetched the middle before it seeks there.
 SECONDS = 600.0
 PAGE = """<!doctype html><html><body><script>
@@ -93,20 +93,7 @@ def test_chromium_plays_and_seeks(
             statuses.append((response.status, response.request.headers.get("range")))
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
+        browser = launch(playwright)
         try:
             page = browser.new_page()
             page.on("response", seen)
@@ -141,12 +128,7 @@ def test_credentialed_fetch_of_private_media_needs_a_listed_origin(
     )
     media_url = f"{api.base_url}{account.base}/{sid}.wav"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )  # fmt: skip
+        browser = launch(playwright)
         try:
             page = browser.new_page()
             page.goto(page_origin + "/")

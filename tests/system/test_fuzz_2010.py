@@ -2,43 +2,28 @@
 
 from __future__ import annotations
 
-import base64
 import itertools
 import os
 
 import httpx
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from service.faces.v2010.document import openapi_document
 from service.settings import Settings
 from tests.support.api2010 import upload
 from tests.support.clients import Account, new_account
+from tests.support.fuzz import CHECKS, operations
+from tests.support.stack import ServerThread
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
 MEDIA = ["", ".wav", ".mp3"]
-SCHEMA = schemathesis.openapi.from_dict(openapi_document())
-OPERATIONS = {op.label: op for op in (r.ok() for r in SCHEMA.get_all_operations())}
+OPERATIONS = operations(openapi_document())
 _turn = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def target(server, settings: Settings, demo_wav: bytes) -> tuple[Account, str, str]:  # type: ignore[no-untyped-def]
+def target(server: ServerThread, settings: Settings, demo_wav: bytes) -> tuple[Account, str, str]:
     """An account with a recording of a known call, so generated requests reach real rows."""
     account = new_account(settings.database_url)
     call = "CA" + "5" * 32
@@ -55,10 +40,10 @@ def target(server, settings: Settings, demo_wav: bytes) -> tuple[Account, str, s
 )
 @given(data=st.data())
 def test_face_conforms_to_its_document(
-    server,
+    server: ServerThread,
     target: tuple[Account, str, str],
     label: str,
-    data: st.DataObject,  # type: ignore[no-untyped-def]
+    data: st.DataObject,
 ) -> None:
     case = data.draw(OPERATIONS[label].as_strategy())
     account, sid, call = target
@@ -75,9 +60,8 @@ def test_face_conforms_to_its_document(
                 path["sid"] = sid
             if "name" in path:
                 path["name"] = sid + MEDIA[turn // 2 % len(MEDIA)]
-    basic = base64.b64encode(f"{account.sid}:{account.token}".encode()).decode()
     response = case.call(
-        base_url=server.base_url, headers={"Authorization": f"Basic {basic}"}, timeout=30
+        base_url=server.base_url, headers={"Authorization": account.basic_auth}, timeout=30
     )
     case.validate_response(response, checks=CHECKS)
 

@@ -7,7 +7,6 @@ import asyncio
 import concurrent.futures
 import hashlib
 import time
-from contextlib import ExitStack
 from pathlib import Path
 
 import asyncpg
@@ -23,7 +22,7 @@ from tests.support.stack import (
     RECORDINGS,
     make_settings,
     recordings_env,
-    recordings_serve,
+    recordings_replicas,
     serving,
 )
 
@@ -42,11 +41,7 @@ def test_64_concurrent_cold_requests_on_two_processes_run_ffmpeg_once(
         # All 64 come from 127.0.0.1: this tests single flight, not the per-client share.
         RECORDINGS_MAX_STREAMS_PER_CLIENT="64",
     )
-    with ExitStack() as replicas:
-        bases = [
-            replicas.enter_context(recordings_serve(env, tmp_path / f"serve{i}.log"))
-            for i in range(2)
-        ]
+    with recordings_replicas(env, tmp_path) as bases:
         long_wav = write_demo_wav(tmp_path / "cold.wav", 60.0).read_bytes()
         with httpx.Client(base_url=bases[0], timeout=60) as first:
             sid = uploaded_sid(first, account, long_wav)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -21,7 +20,7 @@ from tests.support.stack import (
     RECORDINGS,
     make_settings,
     recordings_env,
-    recordings_serve,
+    recordings_replicas,
     serving,
 )
 
@@ -35,11 +34,7 @@ def test_concurrent_first_requests_on_two_processes_decode_once(
         RECORDINGS_TRANSCODE_ON_INGEST="false",
         RECORDINGS_FFMPEG_MAX_WAITING="64",
     )
-    with ExitStack() as replicas:
-        bases = [
-            replicas.enter_context(recordings_serve(env, tmp_path / f"serve{i}.log"))
-            for i in range(2)
-        ]
+    with recordings_replicas(env, tmp_path) as bases:
         # Ten minutes: long enough that every request arrives while the first decode runs.
         wav, _ = stretches_wav([(300, [4000]), (300, [0])])
         with httpx.Client(base_url=bases[0], timeout=60) as first:
