@@ -113,7 +113,7 @@ def create_app(
 
     def front(inner: ASGIApp) -> ASGIApp:
         # Marked GETs skip FastAPI, the error guard and the router, and are still observed.
-        fast = FastPathMiddleware(inner, routes=lambda: app.router.routes, handle=handle)
+        fast = FastPathMiddleware(inner, routes=app.router.routes, handle=handle)
         observed = ObservabilityMiddleware(fast, metrics, access_log=settings.access_log)
         # Outermost: old-client paths are fixed before requests are tagged and routed.
         return CompatibilityMiddleware(observed)

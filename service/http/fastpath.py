@@ -151,12 +151,9 @@ def fast_routes(routes: Iterable[BaseRoute]) -> tuple[_FastRoute, ...]:
 class FastPathMiddleware:
     """Serves the GETs of marked routes directly; everything else goes on to ``app``."""
 
-    def __init__(
-        self, app: ASGIApp, *, routes: Callable[[], Iterable[BaseRoute]], handle: ErrorHandler
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, routes: Iterable[BaseRoute], handle: ErrorHandler) -> None:
         self.app = app
-        # The routes are read when the stack is built, once every face is registered.
-        self.table = fast_routes(routes())
+        self.table = fast_routes(routes)
         # Errors are answered as on the full stack, by the same guard and handler.
         self._guarded = ErrorGuardMiddleware(self._serve, handle)
 

@@ -24,7 +24,7 @@ async def _unused_handler(request: Request, exc: Exception) -> Response:
     raise AssertionError("not called")
 
 
-FAST = FastPathMiddleware(APP, routes=lambda: APP.router.routes, handle=_unused_handler)
+FAST = FastPathMiddleware(APP, routes=APP.router.routes, handle=_unused_handler)
 
 
 def router_choice(path: str) -> BaseRoute | None:
