@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 from typing import IO
 
@@ -73,42 +74,70 @@ async def spawn(
 
     ``stdin`` is a file to read, or ``subprocess.PIPE`` for a writer; ``stdout`` is
     ``subprocess.PIPE`` or ``subprocess.DEVNULL``; stderr is always piped.
+
+    The "pipes" are socket pairs. An event loop's pipe transport owns the descriptor it is given,
+    and uvloop's closes it twice when it was given a file object: once in libuv, then through
+    the file object; a descriptor opened in between by another thread (an upload being spooled
+    by a worker thread) was closed under it. Given a socket, uvloop detaches it instead, and
+    asyncio's own transport closes it once.
     """
     loop = asyncio.get_running_loop()
-    # Blocking, deliberately: a vfork and an exec, about a millisecond (see above).
-    popen = subprocess.Popen(  # noqa: ASYNC220
-        args, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, start_new_session=True, env=env
-    )
+    ours: list[socket.socket] = []
+    theirs: list[socket.socket] = []
+
+    def pair() -> int:
+        mine, child = socket.socketpair()
+        ours.append(mine)
+        theirs.append(child)
+        return child.fileno()
+
     try:
+        child_stdin = pair() if stdin == subprocess.PIPE else stdin
+        child_stdout = pair() if stdout == subprocess.PIPE else stdout
+        child_stderr = pair()
+        # Blocking, deliberately: a vfork and an exec, about a millisecond (see above).
+        popen = subprocess.Popen(  # noqa: ASYNC220
+            args,
+            stdin=child_stdin,
+            stdout=child_stdout,
+            stderr=child_stderr,
+            start_new_session=True,
+            env=env,
+        )
+    except BaseException:
+        for end in ours:
+            end.close()
+        raise
+    finally:
+        for end in theirs:  # the child has its copies
+            end.close()
+    try:
+        ends = iter(ours)
         writer = None
-        if popen.stdin is not None:
+        if stdin == subprocess.PIPE:
             protocol = asyncio.StreamReaderProtocol(asyncio.StreamReader(), loop=loop)
-            transport, _ = await loop.connect_write_pipe(lambda: protocol, popen.stdin)
+            transport, _ = await loop.connect_write_pipe(lambda: protocol, next(ends))
             writer = asyncio.StreamWriter(transport, protocol, None, loop)
-        reader = None
-        if popen.stdout is not None:
-            reader = await _read_pipe(popen.stdout)
-        assert popen.stderr is not None
-        errors = await _read_pipe(popen.stderr)
+        reader = await _read_pipe(next(ends)) if stdout == subprocess.PIPE else None
+        errors = await _read_pipe(next(ends))
         return Child(popen, writer, reader, errors)
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(popen.pid, signal.SIGKILL)
         popen.wait()
-        for pipe in (popen.stdin, popen.stdout, popen.stderr):
-            if pipe is not None:
-                pipe.close()
+        for end in ours:
+            end.close()
         raise
 
 
 class _PipeReader(asyncio.StreamReaderProtocol):
     def eof_received(self) -> bool:
         super().eof_received()
-        # A pipe has no other half to keep open: uvloop would keep the transport otherwise.
+        # The child's side only writes: nothing to keep the transport open for (uvloop would).
         return False
 
 
-async def _read_pipe(pipe: IO[bytes]) -> asyncio.StreamReader:
+async def _read_pipe(pipe: socket.socket) -> asyncio.StreamReader:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=2**20)
     await loop.connect_read_pipe(lambda: _PipeReader(reader, loop=loop), pipe)

@@ -1,9 +1,13 @@
 """run_ffmpeg with a streamed source, on the real ffmpeg: the first read overlaps the spawn, and
-a source that fails, first read or later, ends the run with its error and no process left."""
+a source that fails, first read or later, ends the run with its error and no process left; the
+children's pipes, on both event loops, are closed once and never leak."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,7 @@ import uvloop
 import service.audio.ffmpeg as ffmpeg_module
 from devstack.demo import write_demo_wav
 from service.audio.ffmpeg import run_ffmpeg
+from service.audio.spawn import spawn
 from service.mp3.transcoder import mp3_args, mp3_format
 from service.settings import Settings
 from storage.errors import StorageUnavailable
@@ -75,3 +80,51 @@ def test_a_source_that_fails_ends_the_run_with_its_error(
         asyncio.run(run_ffmpeg(args(tmp_path), chunks(wav, events, fail_at=fail_at), timeout=60))
     assert f"read {fail_at}" in events
     assert ffmpeg_children() == []
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_childs_pipes_are_closed_once_while_other_threads_open_files(run: Runner) -> None:
+    """Upload spooling opens files on worker threads while children come and go. A pipe closed
+    twice (once by the event loop, once through a file object) closes whatever another thread
+    opened in between: its writes then fail with EBADF. 200 children, four threads opening,
+    writing and closing files meanwhile: no error anywhere, and no descriptor left behind."""
+    scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"fds-{os.getpid()}"
+    errors: list[OSError] = []
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            try:
+                fd = os.open(scratch, os.O_WRONLY | os.O_CREAT, 0o600)
+                os.write(fd, b"x" * 16)
+                os.close(fd)
+            except OSError as exc:
+                errors.append(exc)
+
+    async def children() -> None:
+        for _ in range(200):
+            child = await spawn(
+                ["/bin/true"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={}
+            )
+            assert child.stdin is not None and child.stdout is not None
+            child.stdin.close()
+            await child.stdout.read()
+            await child.stderr.read()
+            assert await child.wait() == 0
+
+    before = _open_fds()
+    threads = [threading.Thread(target=churn) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        run(children())
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        scratch.unlink(missing_ok=True)
+    assert errors == []
+    assert _open_fds() <= before + 2  # the loop's own descriptors come and go with it
