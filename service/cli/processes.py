@@ -54,7 +54,11 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
 )
 @pass_settings
 def worker(settings: Settings, metrics_port: int | None) -> None:
-    """Make MP3s from the job queue, RECORDINGS_FFMPEG_MAX_PROCESSES ffmpeg runs at a time."""
+    """Make MP3s and peaks, deliver status callbacks and run the scheduled retention passes.
+
+    MP3s and peaks come from the job queue, RECORDINGS_FFMPEG_MAX_PROCESSES ffmpeg runs at a
+    time; callbacks go out RECORDINGS_CALLBACK_CONCURRENCY at a time.
+    """
     from service.mp3.worker import run_worker
 
     if metrics_port is not None:
