@@ -19,7 +19,8 @@ FLAGS = [
     "--mute-audio",
     "--autoplay-policy=no-user-gesture-required",
 ]
-# Where the README's screenshots are written when set (RECORDINGS_SCREENSHOTS=docs/screenshots);
+# Where the documentation's screenshots are written when set (RECORDINGS_SCREENSHOTS=docs/screenshots,
+# shown on docs/pages.md);
 # each test's own tmp_path gets them always.
 SCREENSHOTS_ENV = "RECORDINGS_SCREENSHOTS"
 
@@ -29,7 +30,7 @@ def launch(playwright: Playwright) -> Browser:
 
 
 def screenshot(page: Page, tmp_path: Path, name: str) -> Path:
-    """A full-page PNG in the test's directory, and in the README's when asked for."""
+    """A full-page PNG in the test's directory, and in the documentation's when asked for."""
     path = tmp_path / name
     page.screenshot(path=str(path), full_page=True)
     docs = os.environ.get(SCREENSHOTS_ENV)

@@ -24,7 +24,6 @@ ENV_EXAMPLE = ROOT / ".env.example"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-README = ROOT / "README.md"
 
 
 def pyproject() -> dict[str, Any]:

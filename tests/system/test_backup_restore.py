@@ -1,4 +1,4 @@
-"""The README's backup and restore, done on the embedded stack: pg_dump first, then the bucket's
+"""The documented backup and restore, done on the embedded stack: pg_dump first, then the bucket's
 objects; restored into a new database and a new bucket, the service serves the same recordings,
 byte for byte."""
 

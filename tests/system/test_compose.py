@@ -24,7 +24,6 @@ from service.settings import Settings
 from tests.support.deployfiles import (
     COMPOSE_FILE,
     NGINX_CONF,
-    README,
     ROOT,
     Directive,
     command_of,
@@ -41,6 +40,7 @@ from tests.support.deployfiles import (
     the_server,
     upstream_servers,
 )
+from tests.support.docs import documentation
 from tests.support.processes import require_tool
 
 APP_SERVICES = ("migrate", "api1", "api2", "worker")
@@ -336,6 +336,6 @@ def test_the_commands_used_are_real_and_documented(
         assert set(flags) <= known, f"{argv}: options unknown to `recordings {subcommand}`"
     with click.Context(command) as ctx:
         command.parse_args(ctx, list(uses[0][2:]))
-    assert f"recordings {subcommand}" in README.read_text(), (
-        f"README documents no `recordings {subcommand}`"
+    assert f"recordings {subcommand}" in documentation(), (
+        f"the documentation says nothing of `recordings {subcommand}`"
     )

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from tests.support.deployfiles import (
     DOCKERFILE,
-    README,
     ROOT,
     Instruction,
     build_context,
@@ -35,6 +34,7 @@ from tests.support.deployfiles import (
     pyproject,
     stages,
 )
+from tests.support.docs import documentation
 from tests.support.processes import require_tool
 
 
@@ -69,7 +69,7 @@ def test_dockerfile_builds_a_slim_non_root_image_that_serves_the_api() -> None:
 
     cmd = only("CMD").exec_form()
     assert cmd == ["recordings", "serve", "--host", "0.0.0.0", "--port", "8000"]
-    assert "`recordings serve" in README.read_text()
+    assert "`recordings serve" in documentation()
     assert only("ENTRYPOINT").exec_form() == ["/usr/bin/tini", "--"]
     assert only("STOPSIGNAL").value == "SIGTERM"
     assert only("EXPOSE").value == option(cmd, "--port")

@@ -1,5 +1,5 @@
-"""The README's voice-platform guide, run: the files Asterisk and FreeSWITCH write, posted by
-deploy/voice-platforms/recordings-post exactly as their dialplans call it."""
+"""The voice-platform guide (docs/ingest.md), run: the files Asterisk and FreeSWITCH write,
+posted by deploy/voice-platforms/recordings-post exactly as their dialplans call it."""
 
 from __future__ import annotations
 
