@@ -12,6 +12,7 @@ import markdown
 import pytest
 
 from service.cli import main
+from service.metrics import Metrics
 from service.settings import Settings
 from tests.support.docs import (
     CLI_PAGE,
@@ -46,6 +47,14 @@ def test_the_variable_checks_see_a_missing_row_and_a_made_up_name() -> None:
     page = "| `RECORDINGS_S3_BUCKET` | `recordings` | bucket |\nsee `RECORDINGS_S3_BUCKETS`\n"
     assert table_variables(page) == ["RECORDINGS_S3_BUCKET"]
     assert variables(page) - SETTINGS == {"RECORDINGS_S3_BUCKETS"}
+
+
+def test_the_metrics_page_names_every_metric() -> None:
+    page = (DOCS / "operations" / "metrics.md").read_text()
+    names = {family.name for family in Metrics().registry.collect()}
+    assert len(names) > 10
+    missing = sorted(n for n in names if f"`{n}" not in page)
+    assert not missing, f"metrics.md does not name {missing}"
 
 
 def commands(
