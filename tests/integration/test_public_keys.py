@@ -8,8 +8,10 @@ import pytest
 
 from service.settings import Settings
 from service.sids import new_sid
-from tests.support.clients import Account, Ingest
+from tests.support.clients import Account, Ingest, new_account
 from tests.support.encryption import PUBLIC_KEYS, ec_public_pem, key_pair, register_key, use_key
+from tests.support.rows import fetch_rows
+from tests.support.stack import run_recordings
 
 FIELDS = {"sid", "account_sid", "friendly_name", "date_created", "date_updated", "url"}
 
@@ -195,3 +197,19 @@ def test_a_key_in_use_cannot_be_deleted(
     assert client.delete(f"{PUBLIC_KEYS}/{old}", auth=account.auth).status_code == 204
     use_key(settings.database_url, account.sid, None)
     assert client.delete(f"{PUBLIC_KEYS}/{new}", auth=account.auth).status_code == 204
+
+
+def test_an_account_with_keys_and_encrypted_recordings_can_be_deleted(
+    client: httpx.Client, settings: Settings, ingest: Ingest
+) -> None:
+    account = new_account(settings.database_url)
+    _, public_pem = key_pair()
+    key = register_key(client, account, public_pem)
+    use_key(settings.database_url, account.sid, key)
+    sid = ingest(account).json()["sid"]
+    done = run_recordings(settings, "accounts", "delete", "--yes", account.sid)
+    assert "and 1 recordings" in done.stdout
+    assert (
+        fetch_rows(settings.database_url, "SELECT sid FROM public_keys WHERE sid = $1", key) == []
+    )
+    assert client.get(f"/2010-04-01/Accounts/{account.sid}/Recordings/{sid}").status_code == 404
