@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,7 +81,8 @@ async def ingest_file(services: Services, upload: Upload, source: Path, workdir:
     key = await fetch_encryption_key(services.pool, upload.account_sid)
     if key is None:
         return await store_recording(services, upload, wav, measured)
-    sealed = workdir / "encrypted"
+    # A name of its own: callers may share one workdir between ingests.
+    sealed = workdir / f"sealed-{uuid.uuid4().hex}"
     try:
         encrypted = await anyio.to_thread.run_sync(
             functools.partial(

@@ -37,7 +37,7 @@ from tests.support.encryption import (
 from tests.support.ffmpeg import generate
 from tests.support.receivers import Receiver, wait_until
 from tests.support.rows import fetch_rows
-from tests.support.stack import serving
+from tests.support.stack import run_recordings, serving
 
 V2010 = "/2010-04-01/Accounts/{account}/Recordings/{sid}"
 
@@ -334,3 +334,36 @@ def test_the_status_callback_carries_encryption_details(
     assert details == body["encryption_details"]
     assert details["public_key_sid"] == key_sid
     assert decrypt_as_sample(private_pem, details, ciphertext) == demo_wav
+
+
+def test_recordings_import_encrypts_too(
+    client: httpx.Client, settings: Settings, encrypted: tuple[Account, str], tmp_path: Path
+) -> None:
+    """The operator's `recordings import` is an ingest like the endpoint's: the files of an
+    encrypting account are stored as ciphertext, and nothing is left in its temp directory."""
+    account, key_sid = encrypted
+    private_pem, _ = key_pair()
+    wavs = [unique_wav(tmp_path), unique_wav(tmp_path)]
+    files = []
+    for i, wav in enumerate(wavs):
+        files.append(tmp_path / f"call-{i}.wav")
+        files[-1].write_bytes(wav)
+    spool = tmp_path / "import-tmp"
+    spool.mkdir()
+    done = run_recordings(
+        settings,
+        "import",
+        "--account",
+        account.sid,
+        "--json",
+        *map(str, files),
+        RECORDINGS_TMP_DIR=str(spool),
+    )
+    made = {item["file"]: item["sid"] for item in json.loads(done.stdout)}
+    for path, wav in zip(files, wavs, strict=True):
+        body = resource(client, account, made[str(path)])
+        assert body["encryption_details"]["public_key_sid"] == key_sid
+        ciphertext = client.get(body["media_url"]).content
+        assert wav not in ciphertext
+        assert decrypt_verified(private_pem, body["encryption_details"], ciphertext) == wav
+    assert _files_under(spool) == {}
