@@ -5,6 +5,8 @@ same ingest stored in the clear, measured side by side in one run.
   account that encrypts its recordings and to one that does not, one at a time, alternating (the
   order swapped every pair, so neither side always runs on a warmer machine); medians of the
   request times to the 201, and their ratio. A one-minute and a one-hour 8 kHz recording.
+- the pipeline alone: ``ingest_file`` called in this process (no HTTP, no spooling of the
+  upload) on the one-minute file, alternating as above, medians and their ratio;
 - the work itself, in this process on the one-hour file: ``encrypt_file`` (AES-256-GCM of the
   file into a new one, SHA-256 of the ciphertext on the way, RSA-OAEP of the key) beside
   ``file_etag`` (the SHA-256 read a clear ingest does instead), medians of ``--runs``.
@@ -33,7 +35,9 @@ from bench.stack import Stack, running_stack, service_process
 from service.accounts.registry import create_account
 from service.encryption.cipher import encrypt_file
 from service.encryption.registry import choose_encryption_key, register_public_key
+from service.ingest.pipeline import Upload, ingest_file
 from service.recordings.objects import file_etag
+from service.services import open_services
 from service.sids import new_sid
 
 
@@ -107,6 +111,28 @@ def _pairs(
     return plain, encrypted
 
 
+def _pipeline_pairs(
+    stack: Stack, clear: str, sealed: str, wav: Path, pairs: int, workdir: Path
+) -> tuple[list[float], list[float]]:
+    """``ingest_file`` in this process, alternating as the served pairs do."""
+
+    async def go() -> tuple[list[float], list[float]]:
+        plain: list[float] = []
+        encrypted: list[float] = []
+        async with open_services(stack.settings()) as services:
+            for i in range(2 * pairs):
+                account, into = (
+                    (clear, plain) if (i % 2 == 0) == (i % 4 < 2) else (sealed, encrypted)
+                )
+                with tempfile.TemporaryDirectory(dir=workdir) as scratch:
+                    started = time.perf_counter()
+                    await ingest_file(services, Upload(account, new_sid("CA")), wav, Path(scratch))
+                    into.append(time.perf_counter() - started)
+        return plain, encrypted
+
+    return asyncio.run(go())
+
+
 def _median_seconds(runs: int, once: Callable[[], object]) -> float:
     times = []
     for _ in range(runs):
@@ -147,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                 ):
                     plain, encrypted = _pairs(http, stack, clear, sealed, wav, pairs)
                     rows.append((name, statistics.median(plain), statistics.median(encrypted)))
+        _pipeline_pairs(stack, clear, sealed, minute, 3, workdir)  # warm up
+        pipeline = _pipeline_pairs(stack, clear, sealed, minute, args.pairs, workdir)
         stored = _encrypted_rows(stack, sealed)
 
         sealed_file = workdir / "long.enc"
@@ -168,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:<12}{pairs:>6}{plain_median * 1000:>11.1f}{sealed_median * 1000:>14.1f}"
             f"{sealed_median / plain_median:>8.3f}"
         )
+    plain_pipe, sealed_pipe = (statistics.median(times) for times in pipeline)
+    print(
+        f"ingest_file in process, 1 min, {args.pairs} pairs: clear {plain_pipe * 1000:.1f} ms,"
+        f" encrypted {sealed_pipe * 1000:.1f} ms -> ratio {sealed_pipe / plain_pipe:.3f}"
+    )
     print(f"(encrypted recordings stored: {stored})")
     print(
         f"in process, the {args.long_seconds} s file ({megabytes:.1f} MB), median of {args.runs}:"
