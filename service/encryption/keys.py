@@ -31,7 +31,7 @@ def load_public_key(pem: str) -> rsa.RSAPublicKey:
             " (openssl rsa -in private_key.pem -pubout)"
         )
     try:
-        key = serialization.load_pem_public_key(pem.strip().encode("utf-8"))
+        key = serialization.load_pem_public_key(_restore_plus_signs(pem).encode("utf-8"))
     except (ValueError, UnsupportedAlgorithm, UnicodeEncodeError) as exc:
         raise InvalidPublicKey(
             "PublicKey is not a PEM public key (-----BEGIN PUBLIC KEY-----)"
@@ -43,6 +43,16 @@ def load_public_key(pem: str) -> rsa.RSAPublicKey:
             f"PublicKey is an RSA key of {key.key_size} bits: at least {MIN_KEY_BITS} are required"
         )
     return key
+
+
+def _restore_plus_signs(pem: str) -> str:
+    """The PEM with its base64 lines' spaces read as the '+' they were: ``curl -d
+    "PublicKey=$(cat key.pem)"`` sends the key unencoded, and a form decoder turns its '+' into
+    spaces. Base64 has no spaces, so nothing else changes; the armour lines keep theirs."""
+    lines = pem.strip().splitlines()
+    return "\n".join(
+        line if line.startswith("-----") else line.strip().replace(" ", "+") for line in lines
+    )
 
 
 def normalise_public_key(pem: str) -> str:

@@ -213,3 +213,17 @@ def test_an_account_with_keys_and_encrypted_recordings_can_be_deleted(
         fetch_rows(settings.database_url, "SELECT sid FROM public_keys WHERE sid = $1", key) == []
     )
     assert client.get(f"/2010-04-01/Accounts/{account.sid}/Recordings/{sid}").status_code == 404
+
+
+def test_a_pem_posted_without_url_encoding_is_registered(
+    client: httpx.Client, account: Account
+) -> None:
+    """``curl -d "PublicKey=$(cat public_key.pem)"``: the PEM's '+' arrive as spaces."""
+    public_pem = next(pem for seed in range(20) if "+" in (pem := key_pair(seed=seed)[1]))
+    made = client.post(
+        PUBLIC_KEYS,
+        content=b"FriendlyName=raw&PublicKey=" + public_pem.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=account.auth,
+    )
+    assert made.status_code == 201, made.text

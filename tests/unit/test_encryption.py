@@ -84,6 +84,14 @@ def test_a_pkcs1_rsa_key_is_accepted_and_stored_as_spki() -> None:
     assert load_public_key(stored).public_numbers() == private.public_key().public_numbers()
 
 
+def test_a_key_sent_unencoded_in_a_form_is_read() -> None:
+    """``curl -d "PublicKey=$(cat key.pem)"``: the form decoder turned every '+' into a space."""
+    # Nearly every key's base64 has a '+'; take the first of a few that does.
+    public_pem = next(pem for seed in range(20) if "+" in (pem := key_pair(seed=seed)[1]))
+    mangled = public_pem.replace("+", " ")
+    assert normalise_public_key(mangled) == public_pem
+
+
 def test_a_4096_bit_key_with_surrounding_whitespace_is_accepted() -> None:
     _, public_pem = key_pair(4096)
     assert load_public_key(f"\n  {public_pem}\n\n").key_size == 4096
