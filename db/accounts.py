@@ -27,6 +27,8 @@ class Account:
     cors_origins: tuple[str, ...] = ()
     # Its own retention policy in days (None: RECORDINGS_RETENTION_DAYS applies).
     retention_days: int | None = None
+    # The public key its new recordings are encrypted with (None: stored in the clear).
+    encryption_key_sid: str | None = None
 
 
 def _account(row: asyncpg.Record) -> Account:
@@ -42,6 +44,7 @@ def _account(row: asyncpg.Record) -> Account:
         token_sealed=None if row["token_sealed"] is None else bytes(row["token_sealed"]),
         cors_origins=tuple(row["cors_origins"]),
         retention_days=row.get("retention_days"),
+        encryption_key_sid=row.get("encryption_key_sid"),
     )
 
 

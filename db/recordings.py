@@ -35,6 +35,9 @@ class Recording:
     conference_sid: str | None = None
     # Set on a soft-deleted recording: its metadata stays for a while, its media never does.
     deleted_at: datetime | None = None
+    # Twilio's `encryption_details` of a recording stored encrypted (its WAV object is then the
+    # ciphertext): {"type": "rsa-aes", "public_key_sid", "encrypted_cek", "iv"}; None: in clear.
+    encryption_details: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ _COLUMNS = (
     "r.sid, r.account_sid, r.call_sid, r.duration, r.date_created, r.date_updated,"
     " r.sample_rate, r.channels, r.wav_key, r.wav_size, r.wav_etag,"
     " r.mp3_key, r.mp3_size, r.mp3_etag, r.mp3_error, r.mp3_created_at,"
-    " r.source, r.start_time, r.conference_sid, r.deleted_at"
+    " r.source, r.start_time, r.conference_sid, r.deleted_at, r.encryption_details"
 )
 
 
@@ -108,7 +111,13 @@ def _recording(row: asyncpg.Record) -> Recording:
         start_time=row["start_time"],
         conference_sid=row["conference_sid"],
         deleted_at=row["deleted_at"],
+        encryption_details=_details(row["encryption_details"]),
     )
+
+
+def _details(value: str | None) -> dict[str, str] | None:
+    # asyncpg hands jsonb over as its text.
+    return None if value is None else dict(json.loads(value))
 
 
 # A recording's status callback, queued by the statement that inserts the recording (so both
@@ -116,24 +125,25 @@ def _recording(row: asyncpg.Record) -> Recording:
 _WITH_CALLBACK = (
     ", queued AS (INSERT INTO callbacks (account_sid, recording_sid, url, method, params,"
     " request_id, give_up_at)"
-    " SELECT a.sid, r.sid, coalesce($15, a.status_callback),"
-    " CASE WHEN $15::text IS NULL THEN a.status_callback_method ELSE $16 END,"
-    " $17::jsonb, $18, now() + make_interval(secs => $19)"
+    " SELECT a.sid, r.sid, coalesce($16, a.status_callback),"
+    " CASE WHEN $16::text IS NULL THEN a.status_callback_method ELSE $17 END,"
+    " $18::jsonb, $19, now() + make_interval(secs => $20)"
     " FROM inserted r JOIN accounts a ON a.sid = r.account_sid"
-    " WHERE coalesce($15, a.status_callback) IS NOT NULL)"
+    " WHERE coalesce($16, a.status_callback) IS NOT NULL)"
 )
 
 
 async def insert_recording(
     pool: Pool, recording: Recording, callback: NewCallback | None = None
 ) -> Recording:
-    """Store a recording whose WAV is already durable in storage, with its status callback
-    (to ``callback.url``, or the account's default) when one is given."""
+    """Store a recording whose WAV (or its ciphertext, with ``encryption_details``) is already
+    durable in storage, with its status callback (to ``callback.url``, or the account's
+    default) when one is given."""
     insert = (
         "INSERT INTO recordings AS r (sid, account_sid, call_sid, duration, date_created,"
         " date_updated, sample_rate, channels, wav_key, wav_size, wav_etag, source, start_time,"
-        " conference_sid)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        " conference_sid, encryption_details)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb)"
         f" RETURNING {_COLUMNS}"
     )
     extra: list[object] = []
@@ -162,6 +172,7 @@ async def insert_recording(
         recording.source,
         recording.start_time,
         recording.conference_sid,
+        None if recording.encryption_details is None else json.dumps(recording.encryption_details),
         *extra,
     )
     assert row is not None

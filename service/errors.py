@@ -32,6 +32,16 @@ class BadRequest(ServiceError):
     message = "Bad request"
 
 
+class RecordingEncrypted(BadRequest):
+    """What an encrypted recording cannot be made into (an MP3, a waveform): Twilio's code."""
+
+    code = 16109
+    message = (
+        "The recording is encrypted: only its encrypted media (.wav) is served, for the holder"
+        " of the private key to decrypt"
+    )
+
+
 class Unauthorized(ServiceError):
     status = 401
     code = 20003

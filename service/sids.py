@@ -9,6 +9,7 @@ ACCOUNT = re.compile(r"AC[0-9a-f]{32}")
 RECORDING = re.compile(r"RE[0-9a-f]{32}")
 CALL = re.compile(r"CA[0-9a-f]{32}")
 CONFERENCE = re.compile(r"CF[0-9a-f]{32}")
+PUBLIC_KEY = re.compile(r"CR[0-9a-f]{32}")
 
 
 def new_sid(prefix: str) -> str:
@@ -30,3 +31,7 @@ def is_call_sid(value: str) -> bool:
 
 def is_conference_sid(value: str) -> bool:
     return CONFERENCE.fullmatch(value) is not None
+
+
+def is_public_key_sid(value: str) -> bool:
+    return PUBLIC_KEY.fullmatch(value) is not None

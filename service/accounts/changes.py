@@ -10,6 +10,7 @@ from db.callbacks import set_status_callback
 from db.pool import open_pool
 from db.retention import set_retention_days
 from service.callbacks.outbox import check_target
+from service.encryption.registry import choose_encryption_key
 from service.settings import Settings
 
 
@@ -24,6 +25,9 @@ class AccountChanges:
     cors_origins: tuple[str, ...] | None = None
     # Days the account's recordings are kept (0: clear its own, the default applies); None leaves.
     retention_days: int | None = None
+    # The public key (CR...) new recordings are encrypted with; '' stores them in the clear;
+    # None leaves it.
+    encryption_key: str | None = None
 
 
 def parse_origin(value: str) -> str:
@@ -47,7 +51,8 @@ async def change_account(
 ) -> Account | None:
     """Apply the changes; the account as it is now, None when there is no such account.
 
-    A new status callback URL goes through the same guard as an ingest's (UrlRefused).
+    A new status callback URL goes through the same guard as an ingest's (UrlRefused); an
+    encryption key must be one of the account's own (NotAccountsKey).
     """
     async with open_pool(settings.database_url, max_size=1) as pool:
         account = await fetch_account(pool, account_sid)
@@ -68,4 +73,6 @@ async def change_account(
                 await set_cors_origins(conn, account_sid, list(changes.cors_origins))
             if changes.retention_days is not None:
                 await set_retention_days(conn, account_sid, changes.retention_days or None)
+            if changes.encryption_key is not None:
+                await choose_encryption_key(conn, account_sid, changes.encryption_key or None)
         return await fetch_account(pool, account_sid)

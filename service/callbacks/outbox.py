@@ -3,6 +3,7 @@ and when a failed attempt is tried again."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -64,7 +65,7 @@ def recording_url(base_url: str, recording: Recording) -> str:
 def status_params(recording: Recording, base_url: str) -> dict[str, str]:
     """The parameters Twilio sends when a recording is completed."""
     started = (recording.start_time or recording.date_created).astimezone(UTC)
-    return {
+    params = {
         "AccountSid": recording.account_sid,
         "CallSid": recording.call_sid,
         "RecordingSid": recording.sid,
@@ -75,6 +76,10 @@ def status_params(recording: Recording, base_url: str) -> dict[str, str]:
         "RecordingStartTime": format_datetime(started.replace(microsecond=0)),
         "RecordingSource": recording.source,
     }
+    if recording.encryption_details is not None:
+        # A JSON string, as Twilio sends it: what decrypts the media at RecordingUrl.
+        params["EncryptionDetails"] = json.dumps(recording.encryption_details)
+    return params
 
 
 def new_callback(

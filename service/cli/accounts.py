@@ -74,6 +74,16 @@ def accounts_create(settings: Settings, name: str, as_json: bool) -> None:
     " (RECORDINGS_RETENTION_DAYS then applies).",
 )
 @click.option("--no-retention", is_flag=True, help="Clear the account's own retention policy.")
+@click.option(
+    "--encryption-key",
+    metavar="CR...",
+    default=None,
+    help="Store the account's new recordings encrypted under this public key of its own"
+    " (registered through /v1/Credentials/PublicKeys).",
+)
+@click.option(
+    "--no-encryption", is_flag=True, help="Store the account's new recordings in the clear."
+)
 @click.argument("account_sid")
 @pass_settings
 def accounts_set(
@@ -85,12 +95,15 @@ def accounts_set(
     no_cors_origins: bool,
     retention_days: int | None,
     no_retention: bool,
+    encryption_key: str | None,
+    no_encryption: bool,
     account_sid: str,
 ) -> None:
     """Change an account's settings (any of the options, at least one)."""
     from service.accounts.changes import AccountChanges, change_account, parse_origin
     from service.callbacks.guard import UrlRefused
-    from service.sids import is_account_sid
+    from service.errors import ServiceError
+    from service.sids import is_account_sid, is_public_key_sid
 
     if not is_account_sid(account_sid):
         raise click.BadParameter("not an AccountSid", param_hint="ACCOUNT_SID")
@@ -104,17 +117,26 @@ def accounts_set(
     if retention_days is not None and no_retention:
         raise click.UsageError("--retention-days and --no-retention contradict each other")
     new_retention = 0 if no_retention else retention_days
+    if encryption_key is not None and no_encryption:
+        raise click.UsageError("--encryption-key and --no-encryption contradict each other")
+    if encryption_key is not None and not is_public_key_sid(encryption_key):
+        raise click.BadParameter(
+            f"{encryption_key!r} is not a public key SID (CR + 32 hex digits)",
+            param_hint="--encryption-key",
+        )
+    new_encryption = "" if no_encryption else encryption_key
     if (
         enforce_media_auth is None
         and status_callback is None
         and status_callback_method is None
         and new_origins is None
         and new_retention is None
+        and new_encryption is None
     ):
         raise click.UsageError(
             "nothing to change: give --enforce-media-auth/--no-enforce-media-auth,"
             " --status-callback, --status-callback-method, --cors-origin, --no-cors-origins,"
-            " --retention-days or --no-retention"
+            " --retention-days, --no-retention, --encryption-key or --no-encryption"
         )
     changes = AccountChanges(
         enforce_media_auth=enforce_media_auth,
@@ -122,11 +144,15 @@ def accounts_set(
         status_callback_method=status_callback_method.upper() if status_callback_method else None,
         cors_origins=new_origins,
         retention_days=new_retention,
+        encryption_key=new_encryption,
     )
     try:
         account = run(change_account(settings, account_sid, changes))
     except UrlRefused as exc:
         raise click.BadParameter(str(exc), param_hint="--status-callback") from exc
+    except ServiceError as exc:
+        # The only one change_account raises: a key that is not this account's.
+        raise click.BadParameter(exc.message, param_hint="--encryption-key") from exc
     if account is None:
         raise no_account(account_sid)
     if enforce_media_auth is not None:
@@ -144,6 +170,14 @@ def accounts_set(
             )
         else:
             click.echo(f"{account_sid}: no retention, recordings kept forever")
+    if new_encryption is not None:
+        if account.encryption_key_sid:
+            click.echo(
+                f"{account_sid}: new recordings encrypted under public key"
+                f" {account.encryption_key_sid}"
+            )
+        else:
+            click.echo(f"{account_sid}: new recordings stored in the clear")
     if status_callback is not None or status_callback_method is not None:
         if account.status_callback:
             method = account.status_callback_method
@@ -182,6 +216,7 @@ def accounts_list(settings: Settings, as_json: bool) -> None:
                 "enforce_media_auth": account.enforce_media_auth,
                 "cors_origins": list(account.cors_origins),
                 "retention_days": account.retention_days,
+                "encryption_key_sid": account.encryption_key_sid,
                 "recordings": live,
                 "date_created": rfc2822(account.date_created),
                 "status_callback": account.status_callback,

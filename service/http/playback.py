@@ -7,7 +7,8 @@ from collections.abc import Callable
 from fastapi import Request, Response
 
 from db.recordings import MediaLookup, Recording
-from service.errors import NotFound, ServiceUnavailable, UnprocessableAudio
+from service.encryption.cipher import CIPHERTEXT_TYPE
+from service.errors import NotFound, RecordingEncrypted, ServiceUnavailable, UnprocessableAudio
 from service.http.cors import cors_headers
 from service.http.disconnects import unless_disconnected
 from service.http.media import (
@@ -31,6 +32,10 @@ async def audio_response(
     """The answer to a GET or HEAD of an authorized recording's WAV or MP3."""
     recording = found.recording
     settings = services.settings
+    encrypted = recording.encryption_details is not None
+    if kind == "mp3" and encrypted:
+        # Only the key's holder can decode the audio: there is nothing to transcode.
+        raise RecordingEncrypted()
     if kind == "mp3":
         # Only this process can read a just-made MP3's file: nginx and browsers get it stored.
         local_ok = settings.media_delivery == "proxy"
@@ -45,8 +50,10 @@ async def audio_response(
         size=recording.wav_size,
         etag=recording.wav_etag,
         last_modified=recording.date_updated,
-        content_type=CONTENT_TYPES["wav"],
-        filename=f"{recording.sid}.wav",
+        # An encrypted recording's object is its ciphertext, served byte for byte (ranges and
+        # validators on those bytes): not audio a browser should try to play.
+        content_type=CIPHERTEXT_TYPE if encrypted else CONTENT_TYPES["wav"],
+        filename=f"{recording.sid}.wav.enc" if encrypted else f"{recording.sid}.wav",
     )
     return await _answer(services, request, found, media, _nothing_held)
 

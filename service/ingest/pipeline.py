@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,13 +13,15 @@ from pathlib import Path
 import anyio
 import asyncpg
 
+from db.public_keys import fetch_encryption_key
 from db.recordings import Recording, insert_recording
 from service.audio.probe import prepare_wav
 from service.callbacks.outbox import IMPORT_FALLBACK_BASE_URL, CallbackTarget, new_callback
+from service.encryption.cipher import CIPHERTEXT_TYPE, encrypt_file
 from service.logs import request_id
 from service.mp3 import queue
 from service.peaks.jobs import enqueue_peaks
-from service.recordings.objects import CONTENT_TYPES, file_etag, object_key
+from service.recordings.objects import CONTENT_TYPES, digest_etag, file_etag, object_key
 from service.services import Services
 from service.sids import new_sid
 
@@ -59,9 +63,10 @@ async def ingest_file(services: Services, upload: Upload, source: Path, workdir:
     """Store ``source`` as a new recording; the row is written only once the object is durable.
 
     Raises AudioError for input that is not usable audio; the account must exist. ``workdir``
-    takes the normalised WAV when the upload needs one.
+    takes the normalised WAV when the upload needs one, and the ciphertext when the account
+    encrypts its recordings: the plaintext is measured here, and only the ciphertext is stored.
     """
-    settings, storage = services.settings, services.storage
+    settings = services.settings
     wav, info = await prepare_wav(
         source,
         workdir,
@@ -70,22 +75,83 @@ async def ingest_file(services: Services, upload: Upload, source: Path, workdir:
         max_seconds=settings.max_duration_seconds,
         slots=services.ffmpeg_slots,
     )
-    etag = await anyio.to_thread.run_sync(file_etag, wav)
-    size = wav.stat().st_size
+    measured = Measured(
+        duration=info.whole_seconds, sample_rate=info.sample_rate, channels=info.channels
+    )
+    key = await fetch_encryption_key(services.pool, upload.account_sid)
+    if key is None:
+        return await store_recording(services, upload, wav, measured)
+    # A name of its own: callers may share one workdir between ingests.
+    sealed = workdir / f"sealed-{uuid.uuid4().hex}"
+    try:
+        encrypted = await anyio.to_thread.run_sync(
+            functools.partial(
+                encrypt_file, wav, sealed, public_key_sid=key.sid, public_key_pem=key.public_key
+            )
+        )
+    finally:
+        if wav != source:
+            # The normalised plaintext is ours: gone at once, not with the request's workdir.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(functools.partial(wav.unlink, missing_ok=True))
+    try:
+        return await store_recording(
+            services,
+            upload,
+            sealed,
+            measured,
+            etag=digest_etag(encrypted.sha256),
+            encryption_details=encrypted.details,
+        )
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(functools.partial(sealed.unlink, missing_ok=True))
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What ingest measured of the audio (from the plaintext, when it is stored encrypted)."""
+
+    duration: int
+    sample_rate: int
+    channels: int
+
+
+async def store_recording(
+    services: Services,
+    upload: Upload,
+    path: Path,
+    measured: Measured,
+    *,
+    etag: str | None = None,
+    encryption_details: dict[str, str] | None = None,
+) -> Recording:
+    """Store ``path`` as it is as a new recording's object, then its row; ``etag`` when its
+    SHA-256 is already known (else it is read here).
+
+    With ``encryption_details``, ``path`` is the recording's ciphertext (made here, or a
+    Twilio-encrypted recording copied as it is: nothing is decrypted or encrypted again), and
+    no MP3 or peaks are ever made of it.
+    """
+    settings, storage = services.settings, services.storage
+    if etag is None:
+        etag = await anyio.to_thread.run_sync(file_etag, path)
+    size = path.stat().st_size
     sid = new_sid("RE")
     key = object_key(storage, upload.account_sid, sid, "wav")
     created = upload.date_created or datetime.now(UTC)
-    await storage.upload_file(key, wav, CONTENT_TYPES["wav"])
+    content_type = CIPHERTEXT_TYPE if encryption_details is not None else CONTENT_TYPES["wav"]
+    await storage.upload_file(key, path, content_type)
     try:
         row = Recording(
             sid=sid,
             account_sid=upload.account_sid,
             call_sid=upload.call_sid,
-            duration=info.whole_seconds,
+            duration=measured.duration,
             date_created=created,
             date_updated=created,
-            sample_rate=info.sample_rate,
-            channels=info.channels,
+            sample_rate=measured.sample_rate,
+            channels=measured.channels,
             wav_key=key,
             wav_size=size,
             wav_etag=etag,
@@ -96,6 +162,7 @@ async def ingest_file(services: Services, upload: Upload, source: Path, workdir:
             source=upload.source,
             start_time=upload.start_time,
             conference_sid=upload.conference_sid,
+            encryption_details=encryption_details,
         )
         # The recording and its status callback are one statement (an outbox): a committed
         # recording always has its callback queued, and a refused one queues none.
@@ -114,7 +181,7 @@ async def ingest_file(services: Services, upload: Upload, source: Path, workdir:
         raise
     # Any other failure (a timeout, a lost connection, a cancellation) may have come after the
     # commit: the object stays, and `recordings gc` removes it only if no row ever pointed at it.
-    if settings.transcode_on_ingest:
+    if settings.transcode_on_ingest and encryption_details is None:
         try:
             await queue.enqueue_mp3(services.pool, sid, request_id=request_id.get())
             await enqueue_peaks(services.pool, sid, request_id=request_id.get())

@@ -201,6 +201,9 @@ class Transcoder:
     async def _made(self, recording: Recording) -> Recording | LocalMp3:
         if recording.mp3_key:
             return recording
+        if recording.encryption_details is not None:
+            # Its object is ciphertext: whatever queued a job for it, ffmpeg never reads it.
+            raise TranscodeFailed("The recording is encrypted", permanent=True)
         if recording.mp3_error:
             raise TranscodeFailed(recording.mp3_error, permanent=True)
         return await self._flights.run(

@@ -122,6 +122,9 @@ class PeaksMaker:
 
     async def ensure_peaks(self, recording: Recording) -> StoredPeaks:
         """The recording's stored peaks, making them (or waiting for them) when missing."""
+        if recording.encryption_details is not None:
+            # Its object is ciphertext: whatever queued a job for it, ffmpeg never reads it.
+            raise PeaksFailed("The recording is encrypted", permanent=True)
         current = await self._settled(self._pool, recording.sid)
         if current is not None:
             return current

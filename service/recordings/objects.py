@@ -63,4 +63,9 @@ def file_etag(path: Path) -> str:
     with path.open("rb") as source:
         while chunk := source.read(1024 * 1024):
             digest.update(chunk)
-    return f'"{digest.hexdigest()[:40]}"'
+    return digest_etag(digest.hexdigest())
+
+
+def digest_etag(sha256_hex: str) -> str:
+    """The ETag of stored bytes whose SHA-256 (hex) is already known."""
+    return f'"{sha256_hex[:40]}"'

@@ -21,6 +21,7 @@ CORE = (
     "service.audio",
     "service.accounts",
     "service.callbacks",
+    "service.encryption",
     "service.settings",
     "service.errors",
     "service.sids",
@@ -31,8 +32,12 @@ CORE = (
     "service.migrate",
 )
 FACES = "service.faces"
-# The ingest answer is the 2008 representation: its responses and its OpenAPI schemas.
-ALLOWED_FACE_IMPORTS = {("service.faces.ingest", "service.faces.v2008")}
+# The ingest answer is the 2008 representation: its responses and its OpenAPI schemas. The
+# accounts domain (/v1) answers errors as the 2010 API does: Twilio's JSON error.
+ALLOWED_FACE_IMPORTS = {
+    ("service.faces.ingest", "service.faces.v2008"),
+    ("service.faces.v1", "service.faces.v2010"),
+}
 # `recordings dev`, registered only where the dev stack is importable (a source checkout).
 ALLOWED_DEVSTACK_IMPORTS = {("service.cli", "devstack.cli")}
 

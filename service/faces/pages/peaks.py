@@ -10,6 +10,7 @@ from service.errors import (
     BadRequest,
     NotFound,
     PreconditionFailed,
+    RecordingEncrypted,
     ServiceUnavailable,
     UnprocessableAudio,
 )
@@ -38,6 +39,11 @@ def parse_bits(raw: bytes) -> int:
 async def peaks_response(services: Services, request: Request, found: MediaLookup) -> Response:
     """The answer to a GET of an authorized recording's peaks."""
     bits = parse_bits(request.scope["query_string"])
+    if found.recording.encryption_details is not None:
+        raise RecordingEncrypted(
+            "The recording is encrypted: it has no waveform (only the holder of the private key"
+            " can decode its audio)"
+        )
     try:
         stored = await unless_disconnected(request, services.peaks.ensure_peaks(found.recording))
     except PeaksGone as exc:

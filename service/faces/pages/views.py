@@ -75,6 +75,15 @@ class RecordingView:
         return f"{self.base}{self.delete_suffix}"
 
     @property
+    def encrypted(self) -> bool:
+        """Stored encrypted: its media is ciphertext, with no MP3 and no waveform."""
+        return self.recording.encryption_details is not None
+
+    @property
+    def public_key_sid(self) -> str:
+        return (self.recording.encryption_details or {}).get("public_key_sid", "")
+
+    @property
     def duration(self) -> str:
         return clock(self.recording.duration)
 

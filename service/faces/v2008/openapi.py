@@ -76,13 +76,19 @@ INSTANCE_GET: Responses = {
         "content": {
             "audio/x-wav": {"schema": BINARY},
             "audio/mpeg": {"schema": BINARY},
+            # An encrypted recording's media: its ciphertext.
+            "application/octet-stream": {"schema": BINARY},
             "application/xml": {"schema": {"type": "string"}},
             "application/json": {"schema": RECORDING_JSON},
         },
     },
     206: {
         "description": "One byte range of the audio",
-        "content": {"audio/x-wav": {"schema": BINARY}, "audio/mpeg": {"schema": BINARY}},
+        "content": {
+            "audio/x-wav": {"schema": BINARY},
+            "audio/mpeg": {"schema": BINARY},
+            "application/octet-stream": {"schema": BINARY},
+        },
     },
     304: {"description": "Not modified (If-None-Match, If-Modified-Since)"},
     307: {"description": "Redirect to a presigned storage URL (redirect delivery mode)"},

@@ -137,15 +137,19 @@ CALL_LIST: Responses = {
     **errors(),
 }
 DELETE: Responses = {204: {"description": "Deleted (its metadata stays, soft-deleted)"}, **errors()}
+_AUDIO = {
+    "audio/x-wav": {"schema": BINARY},
+    "audio/mpeg": {"schema": BINARY},
+    # An encrypted recording's media: its ciphertext (encryption_details decrypts it).
+    "application/octet-stream": {"schema": BINARY},
+}
 MEDIA: Responses = {
     200: {
-        "description": "The audio: WAV (no extension or .wav) or MP3",
-        "content": {"audio/x-wav": {"schema": BINARY}, "audio/mpeg": {"schema": BINARY}},
+        "description": "The audio: WAV (no extension or .wav) or MP3; an encrypted recording's"
+        " ciphertext",
+        "content": _AUDIO,
     },
-    206: {
-        "description": "One byte range of the audio",
-        "content": {"audio/x-wav": {"schema": BINARY}, "audio/mpeg": {"schema": BINARY}},
-    },
+    206: {"description": "One byte range of the audio", "content": _AUDIO},
     304: {"description": "Not modified (If-None-Match, If-Modified-Since)"},
     307: {"description": "Redirect to a presigned storage URL (redirect delivery mode)"},
     **errors(
@@ -153,6 +157,7 @@ MEDIA: Responses = {
         (e.RangeNotSatisfiable, "Range not satisfiable"),
         (e.UnprocessableAudio, "The audio cannot be transcoded to MP3"),
         (e.BadGateway, "The recording's audio is missing from storage"),
+        (e.RecordingEncrypted, "The .mp3 of an encrypted recording"),
     ),
 }
 

@@ -27,7 +27,7 @@ def recording_path(recording: Recording) -> str:
 
 def _fields(recording: Recording, uri: str) -> dict[str, Any]:
     # Every field of twilio-oai's schema, null where this service has nothing to say (price,
-    # encryption, errors of recordings that never were). Dates are RFC 2822 in +0000: the
+    # errors of recordings that never were). Dates are RFC 2822 in +0000: the
     # SDKs drop any other offset and label the time UTC.
     return {
         "account_sid": recording.account_sid,
@@ -46,7 +46,8 @@ def _fields(recording: Recording, uri: str) -> dict[str, Any]:
         "source": recording.source,
         "error_code": None,
         "uri": uri,
-        "encryption_details": None,
+        # Twilio's object for an encrypted recording (what decrypts its media), else null.
+        "encryption_details": recording.encryption_details,
     }
 
 
