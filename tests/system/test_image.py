@@ -253,9 +253,9 @@ def test_ingest_wav_mp3_peaks_and_a_page_through_the_load_balancer(
         "GET", f"{account.base}.json", {"Authorization": account.basic_auth}
     )
     assert [r["sid"] for r in json.loads(listed)["recordings"]] == [sid]
-    # Both replicas answered (least_conn spreads the requests): neither is a bystander.
+    # Both replicas answered some of these (least_conn spreads them): neither is a bystander.
     for name in stack.replicas:
-        assert podman(engine, "top", name).returncode == 0
+        assert f"/Recordings/{sid}" in logs(engine, name), name
 
 
 def proc_status(engine: dict[str, str], name: str) -> dict[str, str]:
