@@ -218,6 +218,7 @@ class Role:
 
     user: str = "10001:10001"
     tmpfs: tuple[str, ...] = ("/tmp",)
+    read_only: bool = True
 
     def options(self) -> list[str]:
         options = [
@@ -229,10 +230,10 @@ class Role:
             "ALL",
             "--security-opt",
             "no-new-privileges",
-            # Only the mounts the manifests give (no /run, /var/tmp of podman's own).
-            "--read-only",
-            "--read-only-tmpfs=false",
         ]
+        if self.read_only:
+            # Only the mounts the manifests give (no /run, /var/tmp of podman's own).
+            options += ["--read-only", "--read-only-tmpfs=false"]
         for path in self.tmpfs:
             options += ["--tmpfs", f"{path}:rw,nosuid,nodev,mode=1777"]
         return options

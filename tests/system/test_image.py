@@ -49,6 +49,8 @@ MAX_ADDED_BYTES = 350 * 10**6
 SPOOL = "/var/tmp/recordings"
 MIGRATE = Role(tmpfs=("/tmp",))
 LONG_RUNNING = Role(tmpfs=("/tmp", SPOOL))
+# docker-compose.yml's: the image's writable root, uploads spooled to the system temp dir.
+COMPOSE = Role(tmpfs=(), read_only=False)
 
 
 @pytest.fixture(scope="module")
@@ -356,3 +358,27 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_an_api_run_as_the_compose_file_runs_it_spools_uploads_to_tmp(
+    engine: dict[str, str], image: str, stack: Stack
+) -> None:
+    account = operator_account(engine, image, stack)
+    port = free_port()
+    env = {k: v for k, v in stack.env.items() if k != "RECORDINGS_TMP_DIR"}
+    wav = noise_wav(8000 * 2, seed=8)
+    with running_container(engine, image, COMPOSE, env, serve(port)) as name:
+        wait_until(lambda: healthy(port), f"never ready: {logs(engine, name)}")
+        root = podman(engine, "inspect", "--format", "{{.HostConfig.ReadonlyRootfs}}", name)
+        assert root.stdout.strip() == "false"
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            response = http.post(
+                f"/internal/Accounts/{account.sid}/Recordings.json",
+                params={"CallSid": new_sid("CA")},
+                content=wav,
+                headers={"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "audio/x-wav"},
+            )
+            assert response.status_code == 201, response.text
+    # Accel delivery: the bytes come through nginx, from storage.
+    status, _, body = stack.proxy.request("GET", f"{account.base}/{response.json()['sid']}.wav")
+    assert (status, body) == (200, wav)
