@@ -244,7 +244,7 @@ def test_the_settings_the_containers_get_are_valid(
     lb_networks = set(services["lb"]["networks"])
     assert lb_networks & set(minio["networks"]), "nginx cannot fetch accel media from MinIO"
     assert not lb_networks & set(services["postgres"]["networks"])
-    # The image sets RECORDINGS_FFMPEG to Debian's ffmpeg; compose must not point elsewhere.
+    # The image sets RECORDINGS_FFMPEG to its own ffmpeg; compose must not point elsewhere.
     assert "RECORDINGS_FFMPEG" not in environment_of(services["api1"])
     # The app containers share networks with what they talk to.
     for name in APP_SERVICES:
