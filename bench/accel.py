@@ -139,7 +139,7 @@ def accel_delivery(ctx: Context, recs: dict[str, Recording]) -> None:
     with ExitStack() as stack:
         accel_service = stack.enter_context(_service(ctx, "accel"))
         # Its own proxy-mode service: behind nginx every stream comes from one address, which
-        # RECORDINGS_MAX_STREAMS_PER_CLIENT would hold to 16 (accel mode has no such limit).
+        # RECORDINGS_MAX_STREAMS_PER_CLIENT would hold to 64 (accel mode has no such limit).
         proxy_service = stack.enter_context(_service(ctx, "proxy"))
         accel_base, accel_nginx = stack.enter_context(
             _nginx(ctx.out / "nginx-accel", accel_service.port, s3_port)

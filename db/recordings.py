@@ -76,7 +76,10 @@ _COLUMNS = (
     "r.sid, r.account_sid, r.call_sid, r.duration, r.date_created, r.date_updated,"
     " r.sample_rate, r.channels, r.wav_key, r.wav_size, r.wav_etag,"
     " r.mp3_key, r.mp3_size, r.mp3_etag, r.mp3_error, r.mp3_created_at,"
-    " r.source, r.start_time, r.conference_sid, r.deleted_at, r.encryption_details"
+    # A recording whose platform gave no start time started when it was created (rows stored
+    # before ingest filled it in included): start_time is never null.
+    " r.source, coalesce(r.start_time, r.date_created) AS start_time, r.conference_sid,"
+    " r.deleted_at, r.encryption_details"
 )
 
 

@@ -122,6 +122,19 @@ class UnprocessableAudio(ServiceError):
     message = "The audio could not be processed"
 
 
+class TooManyRequests(ServiceError):
+    """One client asks for more than its share: it should pace itself, the service is fine
+    (a 503 would tell its retry logic that the service is down)."""
+
+    status = 429
+    code = 20429
+    message = "Too many requests; try again shortly"
+    headers_sent = ("Retry-After",)
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
 class HeadersTooLarge(ServiceError):
     status = 431
     code = 20431
@@ -174,6 +187,7 @@ ERRORS: tuple[type[ServiceError], ...] = (
     UnsupportedMediaType,
     RangeNotSatisfiable,
     UnprocessableAudio,
+    TooManyRequests,
     HeadersTooLarge,
     InternalError,
     BadGateway,

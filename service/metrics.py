@@ -46,6 +46,12 @@ class Metrics:
         self.mp3_cache = Counter(
             "recordings_mp3_cache_requests", "MP3 requests by cache result", ["result"], registry=r
         )
+        self.stream_refusals = Counter(
+            "recordings_media_stream_refusals",
+            "Media streams refused to one address, by reason (over_share: 429, stalled: 503)",
+            ["reason"],
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "recordings_mp3_queue_depth", "MP3 jobs queued or running", registry=r
         )

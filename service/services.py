@@ -11,6 +11,7 @@ from db.pool import Pool, open_pool
 from service.audio.ffmpeg import FfmpegSlots
 from service.limits import ClientSlots
 from service.metrics import Metrics
+from service.mp3.mixes import Mixes
 from service.mp3.transcoder import Transcoder
 from service.peaks.maker import PeaksMaker
 from service.recordings.catalog import Catalog
@@ -26,6 +27,8 @@ class Services:
     catalog: Catalog
     transcoder: Transcoder
     peaks: PeaksMaker
+    # The mono mixes of two-channel recordings (RequestedChannels, conferences).
+    mixes: Mixes
     ffmpeg_slots: FfmpegSlots
     metrics: Metrics
     # Open media streams per client address, in this process.
@@ -85,6 +88,15 @@ async def open_services(
             capacity=settings.ffmpeg_max_processes + settings.ffmpeg_max_waiting,
             on_run=metrics.record_peaks,
         )
+        mixes = Mixes(
+            pool,
+            storage,
+            ffmpeg=lambda: settings.ffmpeg_path,
+            timeout=settings.ffmpeg_timeout,
+            slots=ffmpeg_slots,
+            capacity=settings.ffmpeg_max_processes + settings.ffmpeg_max_waiting,
+            tmp_dir=settings.tmp_dir,
+        )
         catalog = Catalog(
             pool,
             storage,
@@ -98,7 +110,10 @@ async def open_services(
             catalog=catalog,
             transcoder=transcoder,
             peaks=peaks,
+            mixes=mixes,
             ffmpeg_slots=ffmpeg_slots,
             metrics=metrics,
-            client_streams=ClientSlots(settings.max_streams_per_client),
+            client_streams=ClientSlots(
+                settings.max_streams_per_client, settings.max_stalled_streams_per_client
+            ),
         )

@@ -116,8 +116,12 @@ class Settings(BaseSettings):
     stream_send_timeout_seconds: float = Field(default=60.0, gt=0)
     # ... and after this long its storage connection is given back, the read resumed later.
     stream_release_after_seconds: float = Field(default=2.0, gt=0)
-    # Concurrent media streams one client address may have open in one process.
-    max_streams_per_client: int = Field(default=16, ge=1)
+    # Concurrent media streams one client address may have open in one process: a backend job
+    # or an office behind one address fetching 48 recordings at once fits. Past it, 429.
+    max_streams_per_client: int = Field(default=64, ge=1)
+    # Of those, how many may be stalled (their client took no bytes for
+    # stream_release_after_seconds): what a slow-reading attacker holds. Past it, 503.
+    max_stalled_streams_per_client: int = Field(default=8, ge=1)
 
     # `recordings worker` serves its own /metrics here when set (the API's are on its port).
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)

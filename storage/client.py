@@ -43,6 +43,16 @@ class StoredObject:
     last_modified: datetime
 
 
+@dataclass(frozen=True)
+class ObjectHead:
+    """What a HEAD of an object tells: its size, date, storage ETag and user metadata."""
+
+    size: int
+    last_modified: datetime
+    etag: str
+    metadata: dict[str, str]
+
+
 @contextlib.contextmanager
 def _translate(key: str | None = None) -> Iterator[None]:
     try:
@@ -185,9 +195,13 @@ class Storage:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
 
-    async def upload_file(self, key: str, path: Path, content_type: str) -> None:
-        """Store a file, in parts when large, never holding more than one part in memory."""
+    async def upload_file(
+        self, key: str, path: Path, content_type: str, metadata: dict[str, str] | None = None
+    ) -> None:
+        """Store a file, in parts when large, never holding more than one part in memory;
+        ``metadata`` is kept as the object's user metadata (``head_object`` reads it)."""
         size = path.stat().st_size
+        extra = {"Metadata": metadata} if metadata else {}
         async with self._slot():
             with _translate(), path.open("rb") as source:
                 if size <= PART_SIZE:
@@ -196,10 +210,11 @@ class Storage:
                         Key=key,
                         Body=await anyio.to_thread.run_sync(source.read),
                         ContentType=content_type,
+                        **extra,
                     )
                     return
                 upload = await self._client.create_multipart_upload(
-                    Bucket=self.bucket, Key=key, ContentType=content_type
+                    Bucket=self.bucket, Key=key, ContentType=content_type, **extra
                 )
                 upload_id = upload["UploadId"]
                 try:
@@ -264,6 +279,23 @@ class Storage:
                         return False
                     raise
         return True
+
+    async def head_object(self, key: str) -> ObjectHead | None:
+        """An object's size, date, ETag and metadata; None when nothing is stored there."""
+        async with self._slot():
+            with _translate(key):
+                try:
+                    head = await self._client.head_object(Bucket=self.bucket, Key=key)
+                except ClientError as exc:
+                    if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                        return None
+                    raise
+        return ObjectHead(
+            size=int(head["ContentLength"]),
+            last_modified=head["LastModified"],
+            etag=str(head.get("ETag", "")),
+            metadata=dict(head.get("Metadata") or {}),
+        )
 
     async def list_objects(self, prefix: str = "") -> AsyncIterator[StoredObject]:
         """Every object under the configured prefix plus ``prefix``."""

@@ -30,12 +30,7 @@ def load_public_key(pem: str) -> rsa.RSAPublicKey:
             "PublicKey holds a private key: register the public key only"
             " (openssl rsa -in private_key.pem -pubout)"
         )
-    try:
-        key = serialization.load_pem_public_key(_restore_plus_signs(pem).encode("utf-8"))
-    except (ValueError, UnsupportedAlgorithm, UnicodeEncodeError) as exc:
-        raise InvalidPublicKey(
-            "PublicKey is not a PEM public key (-----BEGIN PUBLIC KEY-----)"
-        ) from exc
+    key = _first_readable(pem)
     if not isinstance(key, rsa.RSAPublicKey):
         raise InvalidPublicKey("PublicKey must be an RSA key")
     if key.key_size < MIN_KEY_BITS:
@@ -45,14 +40,23 @@ def load_public_key(pem: str) -> rsa.RSAPublicKey:
     return key
 
 
-def _restore_plus_signs(pem: str) -> str:
-    """The PEM with its base64 lines' spaces read as the '+' they were: ``curl -d
-    "PublicKey=$(cat key.pem)"`` sends the key unencoded, and a form decoder turns its '+' into
-    spaces. Base64 has no spaces, so nothing else changes; the armour lines keep theirs."""
+def _first_readable(pem: str) -> object:
+    """The key of the PEM as sent, else of the PEM with its base64 lines' spaces read as the
+    '+' they were: ``curl -d "PublicKey=$(cat key.pem)"`` sends the key unencoded, and a form
+    decoder turns its '+' into spaces (one may open or close a line, so lines are not stripped
+    before the spaces are restored)."""
     lines = pem.strip().splitlines()
-    return "\n".join(
-        line if line.startswith("-----") else line.strip().replace(" ", "+") for line in lines
+    as_sent = "\n".join(line.strip() for line in lines)
+    restored = "\n".join(
+        line.strip() if line.strip().startswith("-----") else line.rstrip("\r").replace(" ", "+")
+        for line in lines
     )
+    for candidate in (as_sent, restored):
+        try:
+            return serialization.load_pem_public_key(candidate.encode("utf-8"))
+        except (ValueError, UnsupportedAlgorithm, UnicodeEncodeError):
+            continue
+    raise InvalidPublicKey("PublicKey is not a PEM public key (-----BEGIN PUBLIC KEY-----)")
 
 
 def normalise_public_key(pem: str) -> str:

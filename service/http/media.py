@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 from starlette.responses import Response, StreamingResponse
@@ -39,6 +40,14 @@ class MediaObject:
     local_path: Path | None = None
 
 
+class StreamWatch(Protocol):
+    """Told what a stream's client does (service.limits tells busy clients from hostile ones)."""
+
+    def sent(self) -> None: ...
+
+    def stalled(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class StreamPolicy:
     """How a media stream treats its client."""
@@ -50,6 +59,7 @@ class StreamPolicy:
     release_after: float = 2.0
     # Called once the stream is over, however it ends (a per-client slot, say).
     on_close: Callable[[], None] | None = None
+    watch: StreamWatch | None = None
 
 
 class ClientTooSlow(Exception):
@@ -134,15 +144,22 @@ class ObjectStreamResponse(SpanStreamResponse):
         writes anything (uvicorn waits, then writes), so the same chunk is simply sent again.
         """
         message = {"type": "http.response.body", "body": chunk, "more_body": True}
+        watch = self._policy.watch
         try:
             async with asyncio.timeout(self._policy.release_after):
                 await send(message)
+            if watch is not None:
+                watch.sent()
             return False
         except TimeoutError:
             pass
+        if watch is not None:
+            watch.stalled()
         await self._release_storage()
         remaining = max(self._policy.send_timeout - self._policy.release_after, 0.0)
         await _send_or_drop(send, message, remaining, self._policy)
+        if watch is not None:
+            watch.sent()
         return True
 
     async def _release_storage(self) -> None:
@@ -186,6 +203,8 @@ class FileStreamResponse(SpanStreamResponse):
                 left -= len(chunk)
                 message = {"type": "http.response.body", "body": chunk, "more_body": True}
                 await _send_or_drop(send, message, self._policy.send_timeout, self._policy)
+                if self._policy.watch is not None:
+                    self._policy.watch.sent()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

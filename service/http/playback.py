@@ -8,7 +8,13 @@ from fastapi import Request, Response
 
 from db.recordings import MediaLookup, Recording
 from service.encryption.cipher import CIPHERTEXT_TYPE
-from service.errors import NotFound, RecordingEncrypted, ServiceUnavailable, UnprocessableAudio
+from service.errors import (
+    NotFound,
+    RecordingEncrypted,
+    ServiceUnavailable,
+    TooManyRequests,
+    UnprocessableAudio,
+)
 from service.http.cors import cors_headers
 from service.http.disconnects import unless_disconnected
 from service.http.media import (
@@ -19,9 +25,12 @@ from service.http.media import (
     media_response,
     redirect_response,
 )
+from service.limits import ClientSlot, Refusal
 from service.logs import request_id
+from service.mp3.mixes import MixKind
 from service.mp3.queue import enqueue_mp3, queue_depth
 from service.mp3.transcoder import HeldMp3, RecordingGone, TranscodeFailed, TranscoderBusy
+from service.recordings.channels import mixed_to_mono, parse_requested_channels
 from service.recordings.objects import CONTENT_TYPES, Kind
 from service.services import Services
 
@@ -29,13 +38,21 @@ from service.services import Services
 async def audio_response(
     services: Services, request: Request, found: MediaLookup, kind: Kind
 ) -> Response:
-    """The answer to a GET or HEAD of an authorized recording's WAV or MP3."""
+    """The answer to a GET or HEAD of an authorized recording's WAV or MP3, in the channels
+    its RequestedChannels (and its source) call for."""
     recording = found.recording
     settings = services.settings
     encrypted = recording.encryption_details is not None
-    if kind == "mp3" and encrypted:
-        # Only the key's holder can decode the audio: there is nothing to transcode.
-        raise RecordingEncrypted()
+    requested = parse_requested_channels(request.query_params.get("RequestedChannels"))
+    mixed = mixed_to_mono(recording, requested)
+    if encrypted:
+        # Only the key's holder can decode the audio: there is nothing to transcode or mix, and
+        # a recording that mixes by default (a conference's) is served as stored.
+        if kind == "mp3" or (mixed and requested == 1):
+            raise RecordingEncrypted()
+    elif mixed:
+        mix = await _mix_media(services, recording, request, "mp3" if kind == "mp3" else "wav")
+        return await _answer(services, request, found, mix, _nothing_held)
     if kind == "mp3":
         # Only this process can read a just-made MP3's file: nginx and browsers get it stored.
         local_ok = settings.media_delivery == "proxy"
@@ -91,13 +108,8 @@ async def _answer(
             cors=cors,
         )
     client = request.client.host if request.client else "unknown"
-    give_back = services.client_streams.try_take(client)
-    if give_back is None:
-        raise ServiceUnavailable(
-            f"Too many media streams from one address (RECORDINGS_MAX_STREAMS_PER_CLIENT ="
-            f" {settings.max_streams_per_client}); try again when one has finished",
-            retry_after=2,
-        )
+    slot = await client_slot(services, client)
+    give_back = slot.give_back
 
     def close() -> None:
         give_back()
@@ -108,6 +120,7 @@ async def _answer(
         send_timeout=settings.stream_send_timeout_seconds,
         release_after=settings.stream_release_after_seconds,
         on_close=close,
+        watch=slot,
     )
     try:
         response = await media_response(
@@ -125,6 +138,32 @@ async def _answer(
     if not isinstance(response, SpanStreamResponse):
         close()  # a HEAD, a 304: nothing streams
     return response
+
+
+async def client_slot(services: Services, client: str) -> ClientSlot:
+    """A media stream slot of this client address, or the refusal that says why not."""
+    settings = services.settings
+    # Past the share, wait for one of the address's streams to end, and long enough for its
+    # streams to show whether they stall (they do after stream_release_after_seconds).
+    wait = settings.stream_release_after_seconds + 0.5
+    slot = await services.client_streams.take(client, wait=wait)
+    if slot is Refusal.OVER_SHARE:
+        services.metrics.stream_refusals.labels("over_share").inc()
+        raise TooManyRequests(
+            f"Too many media streams from one address (RECORDINGS_MAX_STREAMS_PER_CLIENT ="
+            f" {settings.max_streams_per_client}); try again when one has finished",
+            retry_after=1,
+        )
+    if slot is Refusal.STALLED:
+        # Streams opened and not read hold this process's room: its own overload, as before.
+        services.metrics.stream_refusals.labels("stalled").inc()
+        raise ServiceUnavailable(
+            "Too many media streams from one address that take no bytes"
+            f" (RECORDINGS_MAX_STALLED_STREAMS_PER_CLIENT = "
+            f"{settings.max_stalled_streams_per_client}); try again when one has finished",
+            retry_after=2,
+        )
+    return slot
 
 
 async def _mp3_media(
@@ -164,6 +203,30 @@ async def _mp3_media(
         local_path=local_path,
     )
     return media, release
+
+
+async def _mix_media(
+    services: Services, recording: Recording, request: Request, kind: MixKind
+) -> MediaObject:
+    """The recording's mono mix of this kind, made first when missing."""
+    try:
+        mix = await unless_disconnected(request, services.mixes.mono(recording, kind))
+    except RecordingGone as exc:
+        raise NotFound() from exc
+    except TranscoderBusy as exc:
+        raise ServiceUnavailable("Too many mixes are being made; try again shortly") from exc
+    except TranscodeFailed as exc:
+        if exc.permanent:
+            raise UnprocessableAudio(exc.message) from exc
+        raise ServiceUnavailable(exc.message) from exc
+    return MediaObject(
+        key=mix.key,
+        size=mix.size,
+        etag=mix.etag,
+        last_modified=mix.created_at,
+        content_type=mix.content_type,
+        filename=f"{recording.sid}.{kind}",
+    )
 
 
 async def _queue_mp3(services: Services, sid: str) -> int:

@@ -160,7 +160,8 @@ async def store_recording(
             mp3_etag=None,
             mp3_error=None,
             source=upload.source,
-            start_time=upload.start_time,
+            # Stored, not only defaulted on read: what the row says is what every face shows.
+            start_time=upload.start_time or created,
             conference_sid=upload.conference_sid,
             encryption_details=encryption_details,
         )

@@ -22,6 +22,7 @@ from service.mp3.queue import MP3_ENTRYPOINT
 from service.mp3.transcoder import RecordingGone, TranscodeFailed, TranscoderBusy
 from service.peaks.jobs import PEAKS_ENTRYPOINT, make_peaks
 from service.peaks.maker import PeaksBusy
+from service.recordings.channels import mixed_to_mono
 from service.recordings.retention import run_retention
 from service.services import Services, open_services
 from service.settings import Settings
@@ -30,12 +31,16 @@ log = logging.getLogger(__name__)
 
 
 async def make_mp3(services: Services, sid: str) -> None:
-    """One job: the same single-flight path a `.mp3` request takes."""
+    """One job: the same single-flight paths a `.mp3` request takes (its mono mix too, for a
+    recording that downloads as one)."""
     recording = await fetch_recording_by_sid(services.pool, sid)
     if recording is None:
         return
     try:
         await services.transcoder.ensure_mp3(recording)
+        if mixed_to_mono(recording, None):
+            # What a conference recording's .mp3 serves unless both channels are asked for.
+            await services.mixes.mono(recording, "mp3")
     except (RecordingGone, TranscodeFailed) as exc:
         log.info("no MP3 for %s: %s", sid, exc)
 

@@ -86,14 +86,20 @@ class Catalog:
         sid: str,
         *,
         call_sid: str | None = None,
+        conference_sid: str | None = None,
         include_deleted: bool = False,
     ) -> Recording:
-        """A recording's metadata (of that call, if given); soft-deleted ones on request."""
+        """A recording's metadata (of that call or conference, if given); soft-deleted ones on
+        request."""
         if not is_recording_sid(sid):
             raise RecordingNotFound()
         since = self._deleted_since() if include_deleted else None
         recording = await fetch_recording(self.pool, account_sid, sid, deleted_since=since)
-        if recording is None or (call_sid is not None and recording.call_sid != call_sid):
+        if (
+            recording is None
+            or (call_sid is not None and recording.call_sid != call_sid)
+            or (conference_sid is not None and recording.conference_sid != conference_sid)
+        ):
             raise RecordingNotFound()
         return recording
 

@@ -11,16 +11,19 @@ from typing import Literal
 from db.recordings import Recording
 from storage.client import Storage
 
-# "peaks": the waveform's min/max pairs as audiowaveform JSON (service.peaks).
-Kind = Literal["wav", "mp3", "peaks"]
-KINDS: tuple[Kind, ...] = ("wav", "mp3", "peaks")
+# "peaks": the waveform's min/max pairs as audiowaveform JSON (service.peaks); "mono.wav" and
+# "mono.mp3": the mono mixes of a recording with two channels (service.mp3.mixes).
+Kind = Literal["wav", "mp3", "peaks", "mono.wav", "mono.mp3"]
+KINDS: tuple[Kind, ...] = ("wav", "mp3", "peaks", "mono.wav", "mono.mp3")
 CONTENT_TYPES: dict[Kind, str] = {
     "wav": "audio/x-wav",
     "mp3": "audio/mpeg",
     "peaks": "application/json",
+    "mono.wav": "audio/x-wav",
+    "mono.mp3": "audio/mpeg",
 }
 # Only keys of this shape are ever written, so only they are ever collected as orphans.
-_KEY = re.compile(r"(AC[0-9a-f]{32})/(RE[0-9a-f]{32})\.(wav|mp3|peaks)")
+_KEY = re.compile(r"(AC[0-9a-f]{32})/(RE[0-9a-f]{32})\.(wav|mp3|peaks|mono\.wav|mono\.mp3)")
 
 
 @dataclass(frozen=True)

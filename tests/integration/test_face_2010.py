@@ -20,6 +20,7 @@ from tests.support.api2010 import (
     upload,
 )
 from tests.support.clients import Account
+from tests.support.rows import fetch_rows, insert_recordings, recording_row
 from tests.support.stack import ServerThread
 
 
@@ -130,8 +131,32 @@ def test_defaults_when_ingest_says_nothing_more(
     sid = upload(client, settings, account, demo_wav).json()["sid"]
     body = fetch(client, account, sid).json()
     assert body["source"] == "RecordVerb"
-    assert body["start_time"] is None
+    # Without the platform's StartTime, the recording started when it was created.
+    assert body["start_time"] == body["date_created"]
     assert body["conference_sid"] is None
+    stored = fetch_rows(
+        settings.database_url, "SELECT start_time, date_created FROM recordings WHERE sid = $1", sid
+    )
+    assert stored[0]["start_time"] == stored[0]["date_created"]
+
+
+def test_rows_stored_without_a_start_time_show_their_creation(
+    client: httpx.Client, settings: Settings, account: Account
+) -> None:
+    # Rows stored before ingest filled start_time in keep it null: every face reads the default.
+    (row,) = insert_recordings(settings.database_url, [recording_row(account.sid, settings)])
+    fetch_rows(
+        settings.database_url, "UPDATE recordings SET start_time = NULL WHERE sid = $1", row.sid
+    )
+    body = fetch(client, account, row.sid).json()
+    assert body["start_time"] == "Sun, 06 May 2012 07:08:09 +0000" == body["date_created"]
+    listed = listing(client, account)
+    assert [r["start_time"] for r in listed["recordings"] if r["sid"] == row.sid] == [
+        body["date_created"]
+    ]
+    page = client.get(f"{base2010(account)}/Recordings/{row.sid}.html")
+    assert page.status_code == 200
+    assert "<dt>Started</dt><dd>2012-05-06 07:08:09 UTC</dd>" in page.text
 
 
 @pytest.mark.parametrize(

@@ -18,17 +18,21 @@ from tests.support.fuzz import CHECKS, operations
 from tests.support.stack import ServerThread
 
 MEDIA = ["", ".wav", ".mp3"]
+CONFERENCE = "CF" + "5" * 32
 OPERATIONS = operations(openapi_document())
 _turn = itertools.count()
 
 
 @pytest.fixture(scope="module")
 def target(server: ServerThread, settings: Settings, demo_wav: bytes) -> tuple[Account, str, str]:
-    """An account with a recording of a known call, so generated requests reach real rows."""
+    """An account with a recording of a known call and conference, so generated requests reach
+    real rows."""
     account = new_account(settings.database_url)
     call = "CA" + "5" * 32
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
-        recording = upload(http, settings, account, demo_wav, call_sid=call).json()["sid"]
+        recording = upload(
+            http, settings, account, demo_wav, call_sid=call, ConferenceSid=CONFERENCE
+        ).json()["sid"]
     return account, recording, call
 
 
@@ -55,6 +59,8 @@ def test_face_conforms_to_its_document(
         path["account_sid"] = account.sid
         if "call_sid" in path:
             path["call_sid"] = call
+        if "conference_sid" in path:
+            path["conference_sid"] = CONFERENCE
         if case.method.upper() != "DELETE":
             if "sid" in path:
                 path["sid"] = sid
@@ -74,6 +80,10 @@ def test_every_route_is_documented_and_fuzzed() -> None:
         "DELETE /2010-04-01/Accounts/{account_sid}/Recordings/{sid}.json",
         "GET /2010-04-01/Accounts/{account_sid}/Calls/{call_sid}/Recordings/{sid}.json",
         "DELETE /2010-04-01/Accounts/{account_sid}/Calls/{call_sid}/Recordings/{sid}.json",
+        "GET /2010-04-01/Accounts/{account_sid}/Conferences/{conference_sid}/Recordings.json",
+        "GET /2010-04-01/Accounts/{account_sid}/Conferences/{conference_sid}/Recordings/{sid}.json",
+        "DELETE /2010-04-01/Accounts/{account_sid}/Conferences/{conference_sid}"
+        "/Recordings/{sid}.json",
         "GET /2010-04-01/Accounts/{account_sid}/Recordings/{name}",
         "DELETE /2010-04-01/Accounts/{account_sid}/Recordings/{name}",
         "GET /2010-04-01/Accounts/{account_sid}/Recordings/{sid}/Transcriptions.json",

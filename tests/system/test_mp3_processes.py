@@ -15,9 +15,11 @@ import httpx
 from devstack.demo import write_demo_wav
 from devstack.servers import EmbeddedPostgres, EmbeddedS3
 from service.settings import Settings
+from service.sids import new_sid
 from tests.support.clients import Account, uploaded_sid
 from tests.support.ffmpeg import CountingFfmpeg
 from tests.support.processes import running_process
+from tests.support.rows import object_exists, stored_key
 from tests.support.stack import (
     RECORDINGS,
     make_settings,
@@ -25,6 +27,7 @@ from tests.support.stack import (
     recordings_replicas,
     serving,
 )
+from tests.support.wavs import noise_wav
 
 
 def test_64_concurrent_cold_requests_on_two_processes_run_ffmpeg_once(
@@ -92,3 +95,35 @@ def test_worker_makes_the_mp3_after_ingest(
         assert counting_ffmpeg.mp3_runs() == 0, "the API served the worker's MP3"
     # Stopped with SIGTERM, the worker finishes cleanly.
     assert worker.returncode == 0, worker_log.read_text()
+
+
+def test_worker_makes_a_conference_recordings_mono_mp3_too(
+    postgres: EmbeddedPostgres,
+    s3: EmbeddedS3,
+    settings: Settings,
+    account: Account,
+    counting_ffmpeg: CountingFfmpeg,
+    tmp_path: Path,
+) -> None:
+    eager = make_settings(postgres, s3, ffmpeg=str(counting_ffmpeg.path), transcode_on_ingest=True)
+    env = recordings_env(eager, RECORDINGS_FFMPEG=settings.ffmpeg_path)
+    worker_log = tmp_path / "worker.log"
+    with (
+        running_process([RECORDINGS, "worker"], log=worker_log, env=env),
+        serving(eager, timeout=60) as http,
+    ):
+        sid = uploaded_sid(
+            http,
+            account,
+            noise_wav(8000 * 5, channels=2),
+            query={"Source": "Conference", "ConferenceSid": new_sid("CF")},
+        )
+        mono = stored_key(eager, account.sid, sid, "mono.mp3")
+        deadline = time.monotonic() + 30
+        while not object_exists(eager, mono):
+            assert time.monotonic() < deadline, worker_log.read_text()
+            time.sleep(0.2)
+        response = http.get(f"{account.base}/{sid}.mp3")
+        assert response.status_code == 200
+        assert response.content[0] == 0xFF and (response.content[3] >> 6) == 0b11  # mono
+        assert counting_ffmpeg.mp3_runs() == 0, "the API served the worker's mono MP3"

@@ -156,6 +156,47 @@ def test_call_scoped_list_and_fetch(
     assert [r.sid for r in twilio.calls(call).recordings.list()] == expected[:1]
 
 
+def test_conference_scoped_list_fetch_and_delete(
+    twilio: Client, client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
+) -> None:
+    conference = new_sid("CF")
+    expected = recordings_at(
+        client,
+        settings,
+        account,
+        demo_wav,
+        ["2021-09-01T00:00:00Z", "2021-09-02T00:00:00Z", "2021-09-03T00:00:00Z"],
+        ConferenceSid=conference,
+        Source="Conference",
+    )
+    upload(client, settings, account, demo_wav, ConferenceSid=new_sid("CF"))
+    recordings = twilio.conferences(conference).recordings
+    assert [r.sid for r in recordings.list()] == expected
+    assert [r.sid for r in recordings.list(page_size=1)] == expected
+    assert [r.sid for r in recordings.stream(limit=2, page_size=1)] == expected[:2]
+    after = recordings.list(date_created_after=date(2021, 9, 2))
+    assert [r.sid for r in after] == expected[:2]
+    on_day = recordings.list(date_created=date(2021, 9, 1))
+    assert [r.sid for r in on_day] == expected[2:]
+    one = recordings(expected[0]).fetch()
+    assert one.sid == expected[0] and one.conference_sid == conference
+    assert one.source == "Conference" and one.channels == 1 and one.status == "completed"
+    assert one.date_created == datetime(2021, 9, 3, tzinfo=UTC)
+    # No StartTime was given: the recording started when it was created.
+    assert one.start_time == one.date_created
+    assert one.uri == (
+        f"/2010-04-01/Accounts/{account.sid}/Conferences/{conference}/Recordings/{expected[0]}.json"
+    )
+    with pytest.raises(TwilioRestException) as missing:
+        twilio.conferences(new_sid("CF")).recordings(expected[0]).fetch()
+    assert (missing.value.status, missing.value.code) == (404, 20404)
+    assert recordings(expected[1]).delete() is True
+    with pytest.raises(TwilioRestException) as gone:
+        recordings(expected[1]).fetch()
+    assert gone.value.status == 404
+    assert [r.sid for r in recordings.list()] == [expected[0], expected[2]]
+
+
 def test_fetch_gives_every_field_its_type(
     server,
     twilio: Client,

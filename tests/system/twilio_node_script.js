@@ -99,6 +99,31 @@ async function main() {
   out.foreign = await failure(c.recordings(cfg.foreignSid).fetch());
   out.otherAccount = await failure(c.api.v2010.accounts(cfg.otherAccountSid).recordings(cfg.foreignSid).fetch());
   out.badPageSize = await failure(c.recordings.page({ pageSize: 1001 }));
+
+  // A conference's recordings, in another account of their own.
+  const k = cfg.conference;
+  const cc = twilio(k.accountSid, k.authToken);
+  cc.api.baseUrl = cfg.baseUrl;
+  const recs = cc.conferences(k.conferenceSid).recordings;
+  const one = await recs(k.fetchSid).fetch();
+  out.conference = {
+    list: sids(await recs.list()),
+    paged: sids(await recs.list({ pageSize: 1 })),
+    after: sids(await recs.list({ dateCreatedAfter: new Date(k.after) })),
+    fetch: {
+      sid: one.sid,
+      conferenceSid: one.conferenceSid,
+      source: one.source,
+      channels: one.channels,
+      uri: one.uri,
+      dateCreated: one.dateCreated instanceof Date ? one.dateCreated.toISOString() : one.dateCreated,
+      startTime: one.startTime instanceof Date ? one.startTime.toISOString() : one.startTime,
+    },
+    elsewhere: await failure(cc.conferences(k.otherConferenceSid).recordings(k.fetchSid).fetch()),
+    removed: await recs(k.fetchSid).remove(),
+  };
+  out.conference.fetchAfterDelete = await failure(recs(k.fetchSid).fetch());
+  out.conference.listAfterDelete = sids(await recs.list());
   return out;
 }
 

@@ -86,10 +86,15 @@ def test_a_pkcs1_rsa_key_is_accepted_and_stored_as_spki() -> None:
 
 def test_a_key_sent_unencoded_in_a_form_is_read() -> None:
     """``curl -d "PublicKey=$(cat key.pem)"``: the form decoder turned every '+' into a space."""
-    # Nearly every key's base64 has a '+'; take the first of a few that does.
     public_pem = next(pem for seed in range(20) if "+" in (pem := key_pair(seed=seed)[1]))
-    mangled = public_pem.replace("+", " ")
-    assert normalise_public_key(mangled) == public_pem
+    assert normalise_public_key(public_pem.replace("+", " ")) == public_pem
+    # Rewrapped so that a '+' opens a line, then closes one: no line may be stripped first.
+    armour = public_pem.splitlines()
+    body = "".join(armour[1:-1])
+    plus = body.index("+")
+    for cut in (plus, plus + 1):
+        rewrapped = "\n".join([armour[0], body[:cut], body[cut:], armour[-1]]) + "\n"
+        assert normalise_public_key(rewrapped.replace("+", " ")) == public_pem
 
 
 def test_a_4096_bit_key_with_surrounding_whitespace_is_accepted() -> None:

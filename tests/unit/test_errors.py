@@ -16,6 +16,7 @@ from service.errors import (
     PayloadTooLarge,
     RangeNotSatisfiable,
     ServiceError,
+    TooManyRequests,
     Unauthorized,
     UnprocessableAudio,
     error_for_status,
@@ -66,7 +67,7 @@ def test_error_for_status_finds_each_class(cls: type[ServiceError]) -> None:
         (422, UnprocessableAudio),
         (431, HeadersTooLarge),
         (418, BadRequest),  # a client error the family has no class for
-        (429, BadRequest),
+        (429, TooManyRequests),
         (500, InternalError),
         (504, InternalError),
         (599, InternalError),

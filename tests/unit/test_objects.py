@@ -90,16 +90,18 @@ def test_recording_keys_are_the_derived_and_the_named_ones() -> None:
     wav = object_key(keys, ACCOUNT, SID, "wav")
     mp3 = object_key(keys, ACCOUNT, SID, "mp3")
     peaks = object_key(keys, ACCOUNT, SID, "peaks")
+    mixes = [object_key(keys, ACCOUNT, SID, kind) for kind in ("mono.wav", "mono.mp3")]
+    assert mixes == [f"p/{ACCOUNT}/{SID}.mono.wav", f"p/{ACCOUNT}/{SID}.mono.mp3"]
     plain = recording_row(ACCOUNT, sid=SID, wav_key=wav)
-    # The MP3's and the peaks' keys too: made racing a DELETE, they may exist before (or
-    # without) the row saying so.
-    assert recording_keys(keys, plain) == sorted([wav, mp3, peaks])
+    # The MP3's, the peaks' and the mono mixes' keys too: made racing a DELETE, they may exist
+    # before (or without) the row saying so, and the mixes have no row at all.
+    assert recording_keys(keys, plain) == sorted([wav, mp3, peaks, *mixes])
     cached = recording_row(ACCOUNT, sid=SID, wav_key=wav, mp3_key=mp3)
-    assert recording_keys(keys, cached) == sorted([wav, mp3, peaks])
+    assert recording_keys(keys, cached) == sorted([wav, mp3, peaks, *mixes])
     # Keys a row names otherwise (written under an earlier prefix, say) are kept as well.
     legacy = recording_row(ACCOUNT, sid=SID, wav_key=f"old/{ACCOUNT}/{SID}.wav", mp3_key="x.mp3")
     assert recording_keys(keys, legacy) == sorted(
-        [wav, mp3, peaks, f"old/{ACCOUNT}/{SID}.wav", "x.mp3"]
+        [wav, mp3, peaks, *mixes, f"old/{ACCOUNT}/{SID}.wav", "x.mp3"]
     )
 
 

@@ -45,6 +45,7 @@ NON_DEFAULTS: dict[str, object] = {
     "stream_send_timeout_seconds": 9.0,
     "stream_release_after_seconds": 0.75,
     "max_streams_per_client": 3,
+    "max_stalled_streams_per_client": 2,
     "worker_metrics_port": 9109,
     "worker_metrics_host": "127.0.0.1",
     "metrics_token": "scrape token",

@@ -98,7 +98,7 @@ class RecordingView:
 
     @property
     def start_time(self) -> str:
-        return moment(self.recording.start_time)
+        return moment(self.recording.start_time or self.recording.date_created)
 
     @property
     def channels(self) -> str:

@@ -96,6 +96,7 @@ INSTANCE_GET: Responses = {
         (e.PreconditionFailed, "If-Match or If-Unmodified-Since failed"),
         (e.RangeNotSatisfiable, "Range not satisfiable"),
         (e.UnprocessableAudio, "The audio cannot be transcoded to MP3"),
+        (e.TooManyRequests, "This address has its share of media streams open"),
         (e.BadGateway, "The recording's audio is missing from storage"),
     ),
 }

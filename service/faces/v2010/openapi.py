@@ -68,6 +68,13 @@ CALL_RECORDING: dict[str, Any] = {
     "properties": {**_FIELDS, "track": {"type": "string"}},
 }
 
+CONFERENCE_RECORDING: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [*_FIELDS],
+    "properties": {**_FIELDS, "conference_sid": {**_SID, "pattern": "^CF[0-9a-f]{32}$"}},
+}
+
 
 def list_schema(key: str, items: dict[str, Any]) -> dict[str, Any]:
     """A list page: exactly the envelope's keys (an extra one breaks the SDKs)."""
@@ -136,6 +143,17 @@ CALL_LIST: Responses = {
     **_json("One page of the call's recordings", list_schema("recordings", CALL_RECORDING)),
     **errors(),
 }
+CONFERENCE_FETCH: Responses = {
+    **_json("The conference's recording", CONFERENCE_RECORDING),
+    **errors(),
+}
+CONFERENCE_LIST: Responses = {
+    **_json(
+        "One page of the conference's recordings",
+        list_schema("recordings", CONFERENCE_RECORDING),
+    ),
+    **errors(),
+}
 DELETE: Responses = {204: {"description": "Deleted (its metadata stays, soft-deleted)"}, **errors()}
 _AUDIO = {
     "audio/x-wav": {"schema": BINARY},
@@ -156,6 +174,7 @@ MEDIA: Responses = {
         (e.PreconditionFailed, "If-Match or If-Unmodified-Since failed"),
         (e.RangeNotSatisfiable, "Range not satisfiable"),
         (e.UnprocessableAudio, "The audio cannot be transcoded to MP3"),
+        (e.TooManyRequests, "This address has its share of media streams open"),
         (e.BadGateway, "The recording's audio is missing from storage"),
         (e.RecordingEncrypted, "The .mp3 of an encrypted recording"),
     ),
@@ -190,4 +209,22 @@ LIST_PARAMETERS: dict[str, Any] = {
     ]
 }
 CALL_LIST_PARAMETERS: dict[str, Any] = {"parameters": [*_DATES, _SOFT_DELETED, *_PAGING]}
+CONFERENCE_LIST_PARAMETERS: dict[str, Any] = {
+    "parameters": [
+        query_parameter("CallSid", "Only this call's recordings", _STRING),
+        *_DATES,
+        _SOFT_DELETED,
+        *_PAGING,
+    ]
+}
 FETCH_PARAMETERS: dict[str, Any] = {"parameters": [_SOFT_DELETED]}
+MEDIA_PARAMETERS: dict[str, Any] = {
+    "parameters": [
+        query_parameter(
+            "RequestedChannels",
+            "1: a mono mix; 2: both channels (a 400, code 16113, of a mono recording)."
+            " Default: a Conference recording's mono mix, any other as stored",
+            {"type": "integer", "enum": [1, 2]},
+        )
+    ]
+}

@@ -1,4 +1,4 @@
-"""The 2010 JSON bodies: a recording, a call's recording, and list pages."""
+"""The 2010 JSON bodies: a recording, a call's or a conference's recording, and list pages."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _fields(recording: Recording, uri: str) -> dict[str, Any]:
         "conference_sid": recording.conference_sid,
         "date_created": rfc2822(recording.date_created),
         "date_updated": rfc2822(recording.date_updated),
-        "start_time": rfc2822(recording.start_time) if recording.start_time else None,
+        "start_time": rfc2822(recording.start_time or recording.date_created),
         "duration": str(recording.duration),
         "sid": recording.sid,
         "price": None,
@@ -71,6 +71,15 @@ def call_recording_dict(recording: Recording) -> dict[str, Any]:
         f"/Recordings/{recording.sid}.json"
     )
     return {**_fields(recording, uri), "track": CALL_TRACK}
+
+
+def conference_recording_dict(recording: Recording) -> dict[str, Any]:
+    """``api.v2010.account.conference.conference_recording``: the common fields alone."""
+    uri = (
+        f"{account_path(recording.account_sid)}/Conferences/{recording.conference_sid}"
+        f"/Recordings/{recording.sid}.json"
+    )
+    return _fields(recording, uri)
 
 
 @dataclass(frozen=True)

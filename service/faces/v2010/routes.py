@@ -22,6 +22,7 @@ from service.faces.v2010.representations import (
     ListUris,
     account_path,
     call_recording_dict,
+    conference_recording_dict,
     list_json,
     recording_dict,
 )
@@ -32,7 +33,7 @@ from service.http.playback import audio_response
 from service.http.representations import JSON_TYPE
 from service.recordings.paging import TokenPage
 from service.services import Services
-from service.sids import is_call_sid
+from service.sids import is_call_sid, is_conference_sid
 
 # The operations; the face's router (service.faces.v2010.document) mounts them.
 api = APIRouter()
@@ -40,6 +41,7 @@ api = APIRouter()
 ACCOUNT = "/2010-04-01/Accounts/{account_sid}"
 RECORDINGS = ACCOUNT + "/Recordings"
 CALL_RECORDINGS = ACCOUNT + "/Calls/{call_sid}/Recordings"
+CONFERENCE_RECORDINGS = ACCOUNT + "/Conferences/{conference_sid}/Recordings"
 MEDIA_KINDS = {"": "wav", ".wav": "wav", ".mp3": "mp3"}
 
 
@@ -79,13 +81,26 @@ def _uris(path: str, query: ListQuery, page: TokenPage) -> ListUris:
 
 
 async def _page(
-    services: Services, request: Request, account_sid: str, call_sid: str | None = None
+    services: Services,
+    request: Request,
+    account_sid: str,
+    call_sid: str | None = None,
+    *,
+    conference_sid: str | None = None,
 ) -> tuple[ListQuery, TokenPage]:
+    """A list page of the account's recordings, or of one call's or one conference's (whose SID
+    in the path replaces the query's filter of the same name)."""
     account = await _account(services, request, account_sid)
     if call_sid is not None and not is_call_sid(call_sid):
         raise NotFound()
+    if conference_sid is not None and not is_conference_sid(conference_sid):
+        raise NotFound()
     query = parse_list_query(request.scope["query_string"])
-    filters = query.filters if call_sid is None else replace(query.filters, call_sid=call_sid)
+    filters = query.filters
+    if call_sid is not None:
+        filters = replace(filters, call_sid=call_sid)
+    if conference_sid is not None:
+        filters = replace(filters, conference_sid=conference_sid)
     page = await services.catalog.list_by_token(
         account,
         filters,
@@ -161,12 +176,20 @@ async def fetch_call_recording(
 
 
 async def _delete(
-    services: Services, request: Request, account_sid: str, sid: str, call_sid: str | None = None
+    services: Services,
+    request: Request,
+    account_sid: str,
+    sid: str,
+    call_sid: str | None = None,
+    *,
+    conference_sid: str | None = None,
 ) -> Response:
     await _account(services, request, account_sid)
-    if call_sid is not None:
-        # Only a recording of that call may be deleted through the call's path.
-        await services.catalog.fetch_metadata(account_sid, sid, call_sid=call_sid)
+    if call_sid is not None or conference_sid is not None:
+        # Only a recording of that call (or conference) may be deleted through its path.
+        await services.catalog.fetch_metadata(
+            account_sid, sid, call_sid=call_sid, conference_sid=conference_sid
+        )
     await services.catalog.delete(account_sid, sid)
     return Response(status_code=204)
 
@@ -192,6 +215,49 @@ async def delete_call_recording(
     return await _delete(services, request, account_sid, sid, call_sid)
 
 
+@api.get(
+    CONFERENCE_RECORDINGS + ".json",
+    summary="List a conference's recordings",
+    responses=doc.CONFERENCE_LIST,
+    openapi_extra=doc.CONFERENCE_LIST_PARAMETERS,
+)
+async def list_conference_recordings(
+    account_sid: str, conference_sid: str, request: Request, services: ServicesDep
+) -> Response:
+    query, page = await _page(services, request, account_sid, conference_sid=conference_sid)
+    items = [conference_recording_dict(r) for r in page.recordings]
+    path = f"{account_path(account_sid)}/Conferences/{conference_sid}/Recordings.json"
+    return _json(list_json("recordings", items, page, _uris(path, query, page)))
+
+
+@api.get(
+    CONFERENCE_RECORDINGS + "/{sid}.json",
+    summary="Fetch a conference's recording",
+    responses=doc.CONFERENCE_FETCH,
+    openapi_extra=doc.FETCH_PARAMETERS,
+)
+async def fetch_conference_recording(
+    account_sid: str, conference_sid: str, sid: str, request: Request, services: ServicesDep
+) -> Response:
+    await _account(services, request, account_sid)
+    recording = await services.catalog.fetch_metadata(
+        account_sid, sid, conference_sid=conference_sid, include_deleted=_include_deleted(request)
+    )
+    return _json(conference_recording_dict(recording))
+
+
+@api.delete(
+    CONFERENCE_RECORDINGS + "/{sid}.json",
+    status_code=204,
+    summary="Delete a conference's recording",
+    responses=doc.DELETE,
+)
+async def delete_conference_recording(
+    account_sid: str, conference_sid: str, sid: str, request: Request, services: ServicesDep
+) -> Response:
+    return await _delete(services, request, account_sid, sid, conference_sid=conference_sid)
+
+
 def _split_media(name: str) -> tuple[str, str]:
     """``RE....mp3`` -> (``RE...``, ``mp3``); any other extension is a 404."""
     sid, dot, ext = name.partition(".")
@@ -201,7 +267,12 @@ def _split_media(name: str) -> tuple[str, str]:
     return sid, kind
 
 
-@api.get(RECORDINGS + "/{name}", summary="Fetch a recording's audio", responses=doc.MEDIA)
+@api.get(
+    RECORDINGS + "/{name}",
+    summary="Fetch a recording's audio",
+    responses=doc.MEDIA,
+    openapi_extra=doc.MEDIA_PARAMETERS,
+)
 @api.head(RECORDINGS + "/{name}", include_in_schema=False)
 @fast_path
 async def get_media(
