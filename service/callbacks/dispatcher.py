@@ -16,7 +16,7 @@ from db import callbacks as rows
 from db.errors import is_unavailable
 from db.pool import Pool
 from service.accounts.sealing import SealError, TokenSealer, sealer_for
-from service.callbacks.delivery import Attempt, Deliverer
+from service.callbacks.delivery import Attempt, Deliverer, loggable_url
 from service.callbacks.guard import Resolver, system_resolver
 from service.callbacks.outbox import next_attempt
 from service.logs import new_request_id, request_id
@@ -222,7 +222,7 @@ class Dispatcher:
                 callback.id,
                 callback.recording_sid,
                 callback.method,
-                callback.url,
+                loggable_url(callback.url),
                 outcome,
                 attempt.detail,
                 callback.attempts,
