@@ -18,8 +18,10 @@ from db.ingest_keys import KEEP_FOR, answer_key, claim_key, release_key
 from db.pool import Pool
 from service.errors import BadRequest, Conflict
 
-# A first request still "running" after this died without answering: its key is free again.
-ABANDONED_AFTER = timedelta(minutes=15)
+# The longest an ingest may take, from its first byte to its answer; a first request still
+# "running" after this died without answering, and its key is free again.
+LONGEST_INGEST = timedelta(minutes=15)
+ABANDONED_AFTER = LONGEST_INGEST
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 

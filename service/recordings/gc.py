@@ -12,6 +12,7 @@ from db.callbacks import forget_settled
 from db.ingest_keys import KEEP_FOR, forget_keys
 from db.pool import Pool
 from db.recordings import existing_sids, forget_tombstones, list_tombstones
+from service.ingest.idempotency import LONGEST_INGEST
 from service.recordings.catalog import SOFT_DELETE_RETENTION, remove_objects
 from service.recordings.objects import parse_key
 from storage.client import Storage, StoredObject
@@ -85,8 +86,12 @@ async def remove_orphans(pool: Pool, storage: Storage, *, grace: timedelta) -> t
 
 
 async def abort_stale_uploads(storage: Storage, *, grace: timedelta) -> int:
-    """Abort multipart uploads older than ``grace``: an ingest cut off mid-upload leaves them."""
-    cutoff = datetime.now(UTC) - grace
+    """Abort multipart uploads older than ``grace``: an ingest cut off mid-upload leaves them.
+
+    Never one younger than the longest an ingest may take, whatever the grace: aborting it
+    would fail an ingest that is still running (``--grace 0`` beside live uploads).
+    """
+    cutoff = datetime.now(UTC) - max(grace, LONGEST_INGEST)
     stale = [
         (key, upload_id)
         async for key, upload_id, started in storage.list_unfinished_uploads()
