@@ -32,9 +32,7 @@ def big_wav() -> bytes:
 
 
 @pytest.fixture
-def slowed(
-    postgres: EmbeddedPostgres, s3: EmbeddedS3
-) -> Iterator[tuple[ServerThread, Settings]]:
+def slowed(postgres: EmbeddedPostgres, s3: EmbeddedS3) -> Iterator[tuple[ServerThread, Settings]]:
     direct = make_settings(postgres, s3)
     ensure_bucket(direct)
     with FaultProxy.for_url(s3.endpoint_url) as proxy:
