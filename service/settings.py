@@ -100,7 +100,8 @@ class Settings(BaseSettings):
     callback_retry_max_seconds: float = Field(default=1800.0, gt=0)
     callback_retry_window_seconds: float = Field(default=86400.0, gt=0)
     # Fairness (per worker): attempts under way at once to one receiving host (scheme, host,
-    # port) and for one account; a host that did not answer (timeout, refused connection) is
+    # port) and for one account (more only while a quarter of the slots stays free for the
+    # others); a host that did not answer (timeout, refused connection) is
     # left alone for a cooldown from callback_retry_initial_seconds, doubling with each such
     # failure in a row, up to this many seconds. Its callbacks wait without counting attempts.
     callback_host_concurrency: int = Field(default=2, ge=1)

@@ -67,6 +67,7 @@ class Dispatcher:
             account_limit=settings.callback_account_concurrency,
             cooldown_initial=settings.callback_retry_initial_seconds,
             cooldown_max=settings.callback_host_cooldown_max_seconds,
+            slots=settings.callback_concurrency,
         )
         self._inflight: dict[int, asyncio.Task[None]] = {}
 

@@ -4,10 +4,12 @@ limit per endpoint, backoff per endpoint rather than per message).
 
 Without it, eight callbacks to a receiver that never answers took all eight of a worker's
 slots for their whole timeout, at every retry, and every other account's callbacks waited.
-Now a host gets ``host_limit`` slots and an account ``account_limit``; a host whose attempt
-timed out or refused the connection is left alone for a cooldown that doubles with each such
-failure in a row (up to ``cooldown_max``) and ends at its first answer. A callback that may not
-start now is deferred in the outbox without counting as an attempt.
+Now a host gets ``host_limit`` slots and an account ``account_limit``, and more only while a
+quarter of the worker's slots (at least one) stays free for everyone else: one busy receiver
+still gets most of an idle worker, and no one can take it all. A host whose attempt timed out
+or refused the connection is left alone for a cooldown that doubles with each such failure in
+a row (up to ``cooldown_max``) and ends at its first answer. A callback that may not start now
+is deferred in the outbox without counting as an attempt.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Fairness:
     account_limit: int
     cooldown_initial: float
     cooldown_max: float
+    slots: int = 8
     clock: Callable[[], float] = time.monotonic
     _hosts: Counter[str] = field(default_factory=Counter)
     _accounts: Counter[str] = field(default_factory=Counter)
@@ -57,9 +60,19 @@ class Fairness:
         breaker = self._breakers.get(host)
         if breaker is not None and breaker.open_until > self.clock():
             return breaker.open_until - self.clock()
-        if self._hosts[host] >= self.host_limit or self._accounts[account] >= self.account_limit:
+        over = self._hosts[host] >= self.host_limit or self._accounts[account] >= self.account_limit
+        if over and self.slots - self.busy() - 1 < self.reserved:
             return BUSY_DEFER_SECONDS
         return 0.0
+
+    @property
+    def reserved(self) -> int:
+        """Slots a host or account past its limit leaves free for the others."""
+        return max(1, self.slots // 4)
+
+    def busy(self) -> int:
+        """Attempts under way."""
+        return sum(self._hosts.values())
 
     def started(self, host: str, account: str) -> None:
         self._hosts[host] += 1

@@ -73,10 +73,9 @@ def test_silent_receivers_do_not_delay_another_accounts_callback(
                 )
                 # ... yet the other account's went out before any of their attempts ended.
                 assert _attempts_ended(settings.database_url, hanging) == 0
-                # Each silent host and the noisy account held only their share of the slots.
+                # The silent ones left a quarter of the worker's slots to the others.
                 per_host = [len(s.received) for s in silent]
-                assert max(per_host) <= settings.callback_host_concurrency, per_host
-                assert sum(per_host) <= settings.callback_account_concurrency, per_host
+                assert 0 < sum(per_host) <= settings.callback_concurrency * 3 // 4, per_host
                 for receiver in silent:
                     receiver.release()
     finally:

@@ -15,7 +15,7 @@ class Clock:
 
 def fairness(clock: Clock) -> Fairness:
     return Fairness(
-        host_limit=2, account_limit=3, cooldown_initial=1.0, cooldown_max=8.0, clock=clock
+        host_limit=2, account_limit=3, cooldown_initial=1.0, cooldown_max=8.0, slots=4, clock=clock
     )
 
 
@@ -25,19 +25,20 @@ def test_hosts_are_told_apart_by_scheme_host_and_port() -> None:
     assert host_of("https://example.test/") != host_of("http://example.test/")
 
 
-def test_a_host_and_an_account_get_their_share_only() -> None:
+def test_past_its_share_a_host_or_account_leaves_a_quarter_of_the_slots_free() -> None:
     clock = Clock()
-    fair = fairness(clock)
-    for _ in range(2):
-        assert fair.wait_seconds("h1", "A") == 0
+    fair = fairness(clock)  # 4 slots: past a limit, 1 stays free for the others
+    for _ in range(3):
+        assert fair.wait_seconds("h1", "A") == 0  # 2 within the host's share, 1 past it
         fair.started("h1", "A")
-    assert fair.wait_seconds("h1", "A") == BUSY_DEFER_SECONDS  # the host is full
-    assert fair.wait_seconds("h1", "B") == BUSY_DEFER_SECONDS  # for every account
-    fair.started("h2", "A")
-    assert fair.wait_seconds("h3", "A") == BUSY_DEFER_SECONDS  # the account is full
-    assert fair.wait_seconds("h3", "B") == 0  # another account is not held up
-    fair.finished("h2", "A", answered=True)
-    assert fair.wait_seconds("h3", "A") == 0
+    assert fair.wait_seconds("h1", "A") == BUSY_DEFER_SECONDS  # the last slot is kept
+    assert fair.wait_seconds("h1", "B") == BUSY_DEFER_SECONDS  # the host is past its share
+    assert fair.wait_seconds("h2", "A") == BUSY_DEFER_SECONDS  # so is the account
+    assert fair.wait_seconds("h2", "B") == 0  # the slot kept is another's
+    fair.started("h2", "B")
+    fair.finished("h1", "A", answered=True)
+    fair.finished("h1", "A", answered=True)
+    assert fair.wait_seconds("h1", "A") == 0  # back within its share
 
 
 def test_a_silent_host_cools_down_longer_each_time_until_it_answers() -> None:
