@@ -187,6 +187,12 @@ class Silent:
         finally:
             for server in servers:
                 server.close()
+            # The connections still held are dropped with their tasks.
+            held = asyncio.all_tasks(self._loop)
+            for task in held:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*held, return_exceptions=True))
+            self._loop.close()
 
     def __enter__(self) -> Silent:
         self._thread.start()
