@@ -9,6 +9,10 @@ adds to an ingest, each beside a baseline measured in the same run.
 - ingest cost: the same WAV ingested alternately with and without a callback (no worker
   running, so only the ingest's own work: the guard, the outbox row, the transaction), as a
   ratio of mean ingest times.
+- fairness (``--silent N``): N receivers that accept and never answer, one account's 8
+  callbacks to them, then another account's callback to the answering receiver: its delivery
+  latency (its ingest request sent to its arrival; the ingest itself included), with the per-host and per-account limits off
+  (both set to the worker's 8 slots, as before they existed) and at their defaults.
 
 The receiver is a minimal asyncio HTTP/1.1 server in this process that answers 204 at once.
 Everything runs on the embedded stack (bench/stack.py), stopped by PID at the end.
@@ -157,6 +161,83 @@ async def _raw_posts(url: str, bodies: list[bytes], concurrency: int) -> float:
         return time.perf_counter() - started
 
 
+class Silent:
+    """Receivers on 127.0.0.1 that take connections and requests and never answer."""
+
+    def __init__(self, count: int) -> None:
+        self.ports = [free_port() for _ in range(count)]
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read()  # until the sender gives up
+            writer.close()
+
+        servers = [
+            self._loop.run_until_complete(asyncio.start_server(hold, "127.0.0.1", port))
+            for port in self.ports
+        ]
+        self._ready.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            for server in servers:
+                server.close()
+            # The connections still held are dropped with their tasks.
+            held = asyncio.all_tasks(self._loop)
+            for task in held:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*held, return_exceptions=True))
+            self._loop.close()
+
+    def __enter__(self) -> Silent:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def _other_accounts_latency(
+    stack: Stack,
+    base: str,
+    wav: bytes,
+    receiver: Receiver,
+    worker_env: dict[str, str],
+    workdir: Path,
+    silent: int,
+    limits: dict[str, str],
+) -> float:
+    """Seconds from another account's ingest request to its callback's arrival, while one
+    account's 8 callbacks wait on ``silent`` receivers that never answer."""
+    noisy, quiet = _make_account(stack), _make_account(stack)
+    port = free_port()
+    worker = ServerProcess(
+        "worker",
+        [str(VENV_BIN / "recordings"), "worker", "--metrics-port", str(port)],
+        port=port,
+        env={**worker_env, **limits},
+        cwd=workdir,
+    )
+    with Silent(silent) as hosts, worker:
+        for i in range(8):
+            url = f"http://127.0.0.1:{hosts.ports[i % silent]}/hook"
+            asyncio.run(_ingest_all(base, stack, noisy, wav, 1, 1, url))
+        worker.start(health_path="/metrics")
+        time.sleep(1.0)  # the silent ones are claimed and under way
+        # From the ingest request's start: the callback may arrive before its 201 is read.
+        sent = time.monotonic()
+        sids, _, _ = asyncio.run(_ingest_all(base, stack, quiet, wav, 1, 1, receiver.url))
+        receiver.wait_for(set(sids), timeout=120)
+        return receiver.arrivals[sids[0]] - sent
+
+
 def _make_account(stack: Stack) -> str:
     async def go() -> str:
         pool = await asyncpg.create_pool(stack.dsn, min_size=1, max_size=1)
@@ -187,6 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", type=int, default=1000, help="ingests in the burst")
     parser.add_argument("--pairs", type=int, default=150, help="ingests with and without, each")
     parser.add_argument("--concurrency", type=int, default=16, help="ingests at a time")
+    parser.add_argument("--silent", type=int, default=8, help="silent receivers (fairness)")
+    parser.add_argument(
+        "--silent-timeout", type=float, default=15.0, help="the worker's callback timeout"
+    )
+    parser.add_argument(
+        "--only-fairness", action="store_true", help="measure the fairness figure only"
+    )
     args = parser.parse_args(argv)
 
     with running_stack() as stack, Receiver() as receiver, tempfile.TemporaryDirectory() as tmp:
@@ -215,6 +303,28 @@ def main(argv: list[str] | None = None) -> int:
             base = service.base_url
             # Warm up: connections, caches, the guard's path.
             asyncio.run(_ingest_all(base, stack, account, wav, 20, 4, None))
+
+            # 0. Fairness: another account's callback beside silent receivers.
+            timeout = {"RECORDINGS_CALLBACK_TIMEOUT": f"{args.silent_timeout:g}"}
+            unlimited = {
+                **timeout,
+                "RECORDINGS_CALLBACK_HOST_CONCURRENCY": "8",
+                "RECORDINGS_CALLBACK_ACCOUNT_CONCURRENCY": "8",
+            }
+            before = _other_accounts_latency(
+                stack, base, wav, receiver, worker_env, workdir, args.silent, unlimited
+            )
+            after = _other_accounts_latency(
+                stack, base, wav, receiver, worker_env, workdir, args.silent, timeout
+            )
+            print(
+                f"fairness: another account's callback beside {args.silent} silent receiver(s)"
+                f" holding 8 callbacks (timeout {args.silent_timeout:g} s): delivered"
+                f" {before:.2f} s after its ingest was sent without per-host/account limits,"
+                f" {after:.3f} s with them (defaults)"
+            )
+            if args.only_fairness:
+                return 0
 
             # 1. The cost per ingest, alternating so drift affects both sides alike.
             plain: list[float] = []

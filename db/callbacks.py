@@ -111,6 +111,20 @@ async def claim_due(
     ]
 
 
+async def defer(pool: Pool, lease: uuid.UUID, delays: dict[int, float]) -> None:
+    """Give back claimed callbacks unattempted, due again after their delay in seconds: the
+    claim's attempt is not counted."""
+    await pool.execute(
+        "UPDATE callbacks c SET attempts = c.attempts - 1, lease = NULL,"
+        " next_attempt_at = now() + make_interval(secs => d.secs), date_updated = now()"
+        " FROM unnest($2::bigint[], $3::float8[]) AS d(id, secs)"
+        " WHERE c.id = d.id AND c.lease = $1 AND c.status = 'pending'",
+        lease,
+        list(delays),
+        list(delays.values()),
+    )
+
+
 async def seconds_to_next_due(pool: Pool) -> float | None:
     """Seconds until the next pending callback is due (by the database's clock); None: none."""
     value = await pool.fetchval(

@@ -11,6 +11,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -143,6 +144,26 @@ def _stop_stale_servers(state: dict[str, Any], data_dir: Path) -> None:
                 member.kill()
         psutil.wait_procs(family, timeout=10)
         click.echo(f"stopped {name} (pid {pid}), left running by an earlier `recordings dev`")
+
+
+def _owner_only_folder(data_dir: Path) -> None:
+    # As root, PostgreSQL runs as its own system user, which must traverse to its data.
+    data_dir.chmod(0o711 if os.geteuid() == 0 else 0o700)
+
+
+def _owner_only(data_dir: Path) -> None:
+    """What an earlier run left readable by others becomes its owner's only."""
+    _owner_only_folder(data_dir)
+    for root, dirs, files in os.walk(data_dir):
+        for name in dirs:
+            with contextlib.suppress(OSError):
+                path = Path(root, name)
+                path.chmod(stat.S_IMODE(path.lstat().st_mode) & 0o700)
+        for name in files:
+            with contextlib.suppress(OSError):
+                path = Path(root, name)
+                if not path.is_symlink() and not stat.S_ISSOCK(path.lstat().st_mode):
+                    path.chmod(stat.S_IMODE(path.lstat().st_mode) & 0o700)
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
@@ -281,7 +302,11 @@ Press Ctrl-C to stop.
 def run_dev(data_dir: Path, *, host: str, port: int, log_format: str = "text") -> None:
     """Start everything, serve until interrupted, then stop every child started here."""
     data_dir = data_dir.resolve()
+    # Everything made from here on (by this process and the servers it starts) is its user's
+    # only: the database's files, the stored audio, the logs, dev.env.
+    os.umask(0o077)
     data_dir.mkdir(parents=True, exist_ok=True)
+    _owner_only(data_dir)
     # Ctrl-C, SIGTERM and a closed terminal (SIGHUP) all stop what was started.
     stopper = _Stopper()
     stopper.install()
@@ -310,12 +335,18 @@ def _run_locked(
         if kept and not _port_free(kept):
             click.echo(f"port {kept} of the last run is taken now; dev.env changes", err=True)
         ports[name] = kept if _port_free(kept) else None
-    postgres = EmbeddedPostgres(data_dir / "postgres", port=ports["pg_port"])
+    # Data directories from before these existed get them once, kept from then on.
+    state.setdefault("pg_password", secrets.token_hex(20))
+    state.setdefault("s3_signing_key", secrets.token_hex(32))
+    postgres = EmbeddedPostgres(
+        data_dir / "postgres", port=ports["pg_port"], password=state["pg_password"]
+    )
     s3 = EmbeddedS3(
         data_dir / "s3",
         port=ports["s3_port"],
         access_key=state["s3_access_key"],
         secret_key=state["s3_secret_key"],
+        signing_key=state["s3_signing_key"],
     )
     try:
         click.echo("starting PostgreSQL and S3 ...", err=True)
@@ -326,6 +357,9 @@ def _run_locked(
             state["server_pids"][name] = server.pid
             _save_state(state_path, state)
         state["pg_port"], state["s3_port"] = postgres.port, s3.port
+        # Starting PostgreSQL as root opens the path to its data for its system user (r-x for
+        # all on each parent): traversal is all it needs.
+        _owner_only_folder(data_dir)
         # A data directory from before status callbacks has no secret key yet: made once, kept.
         state.setdefault("secret_key", secrets.token_hex(32))
         settings = stack_settings(

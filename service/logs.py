@@ -70,6 +70,10 @@ def logging_config(fmt: str, level: str = "INFO") -> dict[str, Any]:
             "aiobotocore": {"level": "WARNING"},
             "botocore": {"level": "WARNING"},
             "pgqueuer": {"level": "WARNING"},
+            # httpx logs each request's full URL at INFO: a status callback's query string
+            # would reach the logs (the dispatcher logs each attempt itself, without it).
+            "httpx": {"level": "WARNING"},
+            "httpcore": {"level": "WARNING"},
         },
     }
 

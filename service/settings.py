@@ -99,6 +99,14 @@ class Settings(BaseSettings):
     callback_retry_initial_seconds: float = Field(default=1.0, gt=0)
     callback_retry_max_seconds: float = Field(default=1800.0, gt=0)
     callback_retry_window_seconds: float = Field(default=86400.0, gt=0)
+    # Fairness (per worker): attempts under way at once to one receiving host (scheme, host,
+    # port) and for one account (more only while a quarter of the slots stays free for the
+    # others); a host that did not answer (timeout, refused connection) is
+    # left alone for a cooldown from callback_retry_initial_seconds, doubling with each such
+    # failure in a row, up to this many seconds. Its callbacks wait without counting attempts.
+    callback_host_concurrency: int = Field(default=2, ge=1)
+    callback_account_concurrency: int = Field(default=4, ge=1)
+    callback_host_cooldown_max_seconds: float = Field(default=300.0, gt=0)
     # Delivered and failed callbacks stay this many days (`recordings callbacks list`), then
     # `recordings gc` forgets them; pending ones stay until they settle.
     callback_history_days: int = Field(default=30, ge=0)

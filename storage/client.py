@@ -20,6 +20,7 @@ from storage.errors import ObjectNotFound, StorageUnavailable
 
 PART_SIZE = 8 * 1024 * 1024
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+_LOST_CODES = {"NoSuchUpload"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ def _translate(key: str | None = None) -> Iterator[None]:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in _LOST_CODES:
+            # A multipart upload storage no longer has (aborted by a cleanup, expired by a
+            # lifecycle rule): the write did not happen, and trying again is the remedy.
+            raise StorageUnavailable(f"storage lost the upload ({code})") from exc
         if code in _MISSING_CODES or (status == 404 and key is not None):
             raise ObjectNotFound(key or "") from exc
         if status >= 500 or status == 0:

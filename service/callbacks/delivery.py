@@ -20,7 +20,7 @@ from service.callbacks.guard import (
     check_callback_url,
     system_resolver,
 )
-from service.callbacks.signing import SIGNATURE_HEADER, twilio_signature, with_query
+from service.callbacks.signing import SIGNATURE_HEADER, twilio_signature, wire_url, with_query
 
 # delivered: a 2xx. retry: worth trying again (no answer, a timeout, 5xx, 429). failed: any
 # other answer, which trying again would not change. refused: the URL resolves to an address
@@ -35,6 +35,12 @@ class Attempt:
     status_code: int | None
     detail: str
     seconds: float
+
+
+def loggable_url(url: str) -> str:
+    """``url`` without its query string: receivers put their own secrets there."""
+    base, query_mark, _ = url.partition("?")
+    return base + ("?..." if query_mark else "")
 
 
 def classify(status_code: int) -> Outcome:
@@ -58,10 +64,13 @@ def build_request(
         "I-Twilio-Idempotency-Token": f"{callback.recording_sid}-{callback.id}",
     }
     if callback.method == "GET":
-        url, body, signed = with_query(callback.url, callback.params), None, {}
+        written, body, signed = with_query(callback.url, callback.params), None, {}
     else:
-        url, body, signed = callback.url, urlencode(callback.params).encode(), callback.params
+        written, body, signed = callback.url, urlencode(callback.params).encode(), callback.params
         headers["Content-Type"] = "application/x-www-form-urlencoded"
+    # Signed over what is sent, not over the stored string: a receiver validates the URL it
+    # rebuilds from the request, and that is the normalised one.
+    url = str(wire_url(written))
     if auth_token is not None:
         headers[SIGNATURE_HEADER] = twilio_signature(auth_token, url, signed)
     return url, headers, body

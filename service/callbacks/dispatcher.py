@@ -16,7 +16,8 @@ from db import callbacks as rows
 from db.errors import is_unavailable
 from db.pool import Pool
 from service.accounts.sealing import SealError, TokenSealer, sealer_for
-from service.callbacks.delivery import Attempt, Deliverer
+from service.callbacks.delivery import Attempt, Deliverer, loggable_url
+from service.callbacks.fairness import Fairness, host_of
 from service.callbacks.guard import Resolver, system_resolver
 from service.callbacks.outbox import next_attempt
 from service.logs import new_request_id, request_id
@@ -61,6 +62,13 @@ class Dispatcher:
         self.clock = clock
         self.lease_seconds = settings.callback_timeout + LEASE_MARGIN_SECONDS
         self._wake = asyncio.Event()
+        self.fairness = Fairness(
+            host_limit=settings.callback_host_concurrency,
+            account_limit=settings.callback_account_concurrency,
+            cooldown_initial=settings.callback_retry_initial_seconds,
+            cooldown_max=settings.callback_host_cooldown_max_seconds,
+            slots=settings.callback_concurrency,
+        )
         self._inflight: dict[int, asyncio.Task[None]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -110,11 +118,27 @@ class Dispatcher:
             lease_seconds=self.lease_seconds,
             exclude=list(self._inflight),
         )
+        deferred: dict[int, float] = {}
         for item in claimed:
-            task = asyncio.create_task(self.attempt(item))
+            host, account = host_of(item.callback.url), item.callback.account_sid
+            wait = self.fairness.wait_seconds(host, account)
+            if wait > 0:
+                deferred[item.callback.id] = wait
+                continue
+            self.fairness.started(host, account)
+            task = asyncio.create_task(self._fair_attempt(item, host))
             self._inflight[item.callback.id] = task
             task.add_done_callback(self._done)
+        if deferred:
+            await rows.defer(self.pool, claimed[0].lease, deferred)
         return len(claimed)
+
+    async def _fair_attempt(self, claimed: rows.Claimed, host: str) -> None:
+        answered = True
+        try:
+            answered = await self.attempt(claimed)
+        finally:
+            self.fairness.finished(host, claimed.callback.account_sid, answered=answered)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         for callback_id, running in list(self._inflight.items()):
@@ -199,8 +223,10 @@ class Dispatcher:
             )
             return None
 
-    async def attempt(self, claimed: rows.Claimed) -> None:
-        """One attempt at a claimed callback, logged with the ingest's request id."""
+    async def attempt(self, claimed: rows.Claimed) -> bool:
+        """One attempt at a claimed callback, logged with the ingest's request id; whether the
+        receiving host answered at all (a refused URL counts as answered: the host is not to
+        blame)."""
         callback = claimed.callback
         token = request_id.set(new_request_id(callback.request_id))
         try:
@@ -222,7 +248,7 @@ class Dispatcher:
                 callback.id,
                 callback.recording_sid,
                 callback.method,
-                callback.url,
+                loggable_url(callback.url),
                 outcome,
                 attempt.detail,
                 callback.attempts,
@@ -239,6 +265,7 @@ class Dispatcher:
             )
         finally:
             request_id.reset(token)
+        return attempt.status_code is not None or attempt.outcome == "refused"
 
     async def _record(self, claimed: rows.Claimed, attempt: Attempt) -> str:
         """Store the attempt's result, waiting out a PostgreSQL outage: a delivery that was

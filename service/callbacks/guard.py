@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
+import httpx
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> the addresses a connection could go to; tests inject their own.
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
@@ -81,6 +83,9 @@ def refusal(address: IPAddress) -> str | None:
         ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
+        # fec0::/10, deprecated by RFC 3879 but still routed inside some networks; Python's
+        # is_private and is_global leave it out.
+        ("site-local", isinstance(address, ipaddress.IPv6Address) and address.is_site_local),
         ("multicast", address.is_multicast),
         ("reserved", address.is_reserved),
         ("private", address.is_private),
@@ -113,6 +118,13 @@ def parse_callback_url(url: str) -> SplitResult:
         raise UrlRefused("the URL has a fragment")
     if port == 0:
         raise UrlRefused("the URL's port is 0")
+    try:
+        # The client that sends the callback parses the URL again, more strictly than urlsplit
+        # (``http://[::1]x/cb``, a host IDNA refuses): what it would refuse is refused here, at
+        # ingest, rather than at every delivery attempt for a day.
+        httpx.URL(url)
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        raise UrlRefused(f"the URL cannot be sent: {exc}") from exc
     return parts
 
 

@@ -9,6 +9,8 @@ import hmac
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
+import httpx
+
 SIGNATURE_HEADER = "X-Twilio-Signature"
 
 
@@ -28,3 +30,17 @@ def with_query(url: str, params: Mapping[str, str]) -> str:
     if url.endswith(("?", "&")):
         joiner = ""
     return url + joiner + urlencode(params)
+
+
+def wire_url(url: str) -> httpx.URL:
+    """``url`` as it goes on the wire, which is what a receiver rebuilds from the request's Host
+    and target and validates the signature over: the host lowercased, a default port left out,
+    ``./`` and ``../`` resolved, characters a request target cannot carry percent-encoded.
+
+    An empty query (a trailing ``?``) is dropped: twilio-python's RequestValidator rebuilds the
+    URL without it and twilio-node's keeps it, so only a URL without one validates with both.
+    """
+    parsed = httpx.URL(url)
+    if parsed.query == b"" and parsed.raw_path.endswith(b"?"):
+        parsed = parsed.copy_with(raw_path=parsed.raw_path[:-1])
+    return parsed

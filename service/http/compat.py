@@ -10,6 +10,9 @@ from service.http.query import parse_query_string
 
 _SINGULAR = re.compile(r"^/2008-08-01/Account/")
 INTERNAL_PREFIX = "/internal/"
+# Paths for the operator's side only, answered at their exact spelling: an edge that blocks
+# one spelling must not see another one normalised back to it here.
+EXACT_ONLY = frozenset({"/metrics"})
 
 
 def normalise_path(path: str) -> str:
@@ -46,6 +49,8 @@ class CompatibilityMiddleware:
         if scope["type"] == "http":
             path = scope["path"]
             fixed = normalise_path(path)
+            if fixed in EXACT_ONLY and fixed != path:
+                fixed = path  # served as written, which no route matches: a 404
             method = scope["method"]
             # Never on the ingest route: a POST there is an upload, whatever its query says.
             if (

@@ -8,7 +8,9 @@ while the first request still works waits for its answer.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -16,13 +18,18 @@ from db.ingest_keys import KEEP_FOR, answer_key, claim_key, release_key
 from db.pool import Pool
 from service.errors import BadRequest, Conflict
 
-# A first request still "running" after this died without answering: its key is free again.
-ABANDONED_AFTER = timedelta(minutes=15)
+# The longest an ingest may take, from its first byte to its answer; a first request still
+# "running" after this died without answering, and its key is free again.
+LONGEST_INGEST = timedelta(minutes=15)
+ABANDONED_AFTER = LONGEST_INGEST
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 class KeyReused(Conflict):
-    message = "This Idempotency-Key was used for a different request body"
+    message = (
+        "This Idempotency-Key was used for a different request (other parameters, format or"
+        " body): a key names one request; use a new key for a new one"
+    )
 
 
 class KeyInFlight(Conflict):
@@ -37,6 +44,19 @@ class Answer:
     status: int
     content_type: str
     body: bytes
+
+
+def request_digest(fmt: str, params: Iterable[tuple[str, str]], body_sha256: bytes) -> bytes:
+    """What a key binds: the whole request (format, every parameter, the body), so that the
+    same key with another CallSid or format is refused rather than answered with the first
+    request's recording. Parameters count in any order."""
+    digest = hashlib.sha256(b"ingest\0" + fmt.encode() + b"\0")
+    for name, value in sorted(params):
+        for part in (name, value):
+            encoded = part.encode("utf-8", "surrogatepass")
+            digest.update(len(encoded).to_bytes(8, "big") + encoded)
+    digest.update(b"\0" + body_sha256)
+    return digest.digest()
 
 
 def check_key(value: str) -> str:

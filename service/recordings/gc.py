@@ -12,6 +12,7 @@ from db.callbacks import forget_settled
 from db.ingest_keys import KEEP_FOR, forget_keys
 from db.pool import Pool
 from db.recordings import existing_sids, forget_tombstones, list_tombstones
+from service.ingest.idempotency import LONGEST_INGEST
 from service.recordings.catalog import SOFT_DELETE_RETENTION, remove_objects
 from service.recordings.objects import parse_key
 from storage.client import Storage, StoredObject
@@ -84,9 +85,15 @@ async def remove_orphans(pool: Pool, storage: Storage, *, grace: timedelta) -> t
     return scanned, removed
 
 
-async def abort_stale_uploads(storage: Storage, *, grace: timedelta) -> int:
-    """Abort multipart uploads older than ``grace``: an ingest cut off mid-upload leaves them."""
-    cutoff = datetime.now(UTC) - grace
+async def abort_stale_uploads(
+    storage: Storage, *, grace: timedelta, youngest: timedelta = LONGEST_INGEST
+) -> int:
+    """Abort multipart uploads older than ``grace``: an ingest cut off mid-upload leaves them.
+
+    Never one younger than the longest an ingest may take, whatever the grace: aborting it
+    would fail an ingest that is still running (``--grace 0`` beside live uploads).
+    """
+    cutoff = datetime.now(UTC) - max(grace, youngest)
     stale = [
         (key, upload_id)
         async for key, upload_id, started in storage.list_unfinished_uploads()
@@ -115,6 +122,7 @@ async def collect_garbage(
     retention: timedelta = timedelta(0),
     soft_delete_retention: timedelta = SOFT_DELETE_RETENTION,
     callback_history: timedelta = timedelta(days=30),
+    upload_youngest: timedelta = LONGEST_INGEST,
 ) -> GcReport:
     """One full pass: deleted recordings' objects, then their rows, then orphans."""
     report = GcReport()
@@ -123,7 +131,9 @@ async def collect_garbage(
     report.objects_scanned, report.orphans_removed = await remove_orphans(
         pool, storage, grace=grace
     )
-    report.uploads_aborted = await abort_stale_uploads(storage, grace=grace)
+    report.uploads_aborted = await abort_stale_uploads(
+        storage, grace=grace, youngest=upload_youngest
+    )
     report.keys_forgotten = await forget_keys(pool, older_than=datetime.now(UTC) - KEEP_FOR)
     report.callbacks_forgotten = await forget_callbacks(pool, history=callback_history)
     return report

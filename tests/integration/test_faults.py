@@ -320,7 +320,9 @@ def collect_and_list(settings: Settings, account: Account) -> tuple[list[str], l
             open_pool(settings.database_url, max_size=2) as pool,
             open_storage(storage_config(settings)) as storage,
         ):
-            await collect_garbage(pool, storage, grace=timedelta(0))
+            # As gc runs once the longest an ingest may take has passed: an interrupted
+            # ingest's upload is then no longer one that could still be under way.
+            await collect_garbage(pool, storage, grace=timedelta(0), upload_youngest=timedelta(0))
             keys = [obj.key async for obj in storage.list_objects(f"{account.sid}/")]
             uploads = await storage._client.list_multipart_uploads(
                 Bucket=storage.bucket, Prefix=storage.key(f"{account.sid}/")

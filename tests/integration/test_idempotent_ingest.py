@@ -39,7 +39,35 @@ def test_the_same_key_with_another_body_is_a_conflict(
     assert keyed(client, account, demo_wav, "k").status_code == 201
     changed = keyed(client, account, demo_wav[:-2] + b"\x00\x01", "k")
     assert changed.status_code == 409
-    assert "different request body" in changed.json()["message"]
+    assert "different request" in changed.json()["message"]
+
+
+def test_the_same_key_and_bytes_with_other_parameters_is_a_conflict_never_a_replay(
+    client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
+) -> None:
+    call = new_sid("CA")
+    first = keyed(client, account, demo_wav, "bound", call_sid=call)
+    assert first.status_code == 201
+    changes: list[dict[str, object]] = [
+        {"call_sid": new_sid("CA")},  # another call's recording
+        {"call_sid": call, "suffix": ".xml"},  # another format
+        {"call_sid": call, "suffix": ""},
+        {"call_sid": call, "query": {"Source": "Conference"}},  # any other field
+        {"call_sid": call, "query": {"StartTime": "2026-11-27T10:11:12Z"}},
+        {"call_sid": call, "query": {"RecordingStatusCallbackMethod": "GET"}},
+    ]
+    for change in changes:
+        answer = keyed(client, account, demo_wav, "bound", **change)
+        assert answer.status_code == 409, (change, answer.text)
+        assert "idempotent-replayed" not in answer.headers
+        error = answer.json() if "suffix" not in change else None
+        if error is not None:
+            assert error["status"] == 409
+            assert "Idempotency-Key" in error["message"]
+    # The same request again is still the replay; its parameters in another order too.
+    again = keyed(client, account, demo_wav, "bound", call_sid=call)
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert recording_sids(settings.database_url, account.sid) == [first.json()["sid"]]
 
 
 def test_keys_belong_to_their_account(
@@ -56,8 +84,11 @@ def test_keys_belong_to_their_account(
 def test_concurrent_requests_with_one_key_store_one_recording(
     client: httpx.Client, settings: Settings, account: Account, demo_wav: bytes
 ) -> None:
+    call = new_sid("CA")  # one request, sent six times at once
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
-        answers = list(pool.map(lambda _: keyed(client, account, demo_wav, "burst"), range(6)))
+        answers = list(
+            pool.map(lambda _: keyed(client, account, demo_wav, "burst", call_sid=call), range(6))
+        )
     assert {a.status_code for a in answers} == {201}
     assert len({a.json()["sid"] for a in answers}) == 1
     assert len(recording_sids(settings.database_url, account.sid)) == 1

@@ -133,7 +133,7 @@ def test_the_instance_page_shows_the_recording(
         client, account, demo_wav, call_sid=call, date_created="2026-11-27T10:11:12Z"
     )
     recordings = base(version, account)
-    text = client.get(f"{recordings}/{sid}.html").text
+    text = client.get(f"{recordings}/{sid}.html", auth=account.auth).text
     for expected in (
         sid,
         call,
@@ -148,6 +148,52 @@ def test_the_instance_page_shows_the_recording(
         f'href="{recordings}.html"',
     ):
         assert expected in text, expected
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_public_page_shows_without_credentials_only_what_the_public_api_does(
+    client: httpx.Client,
+    account: Account,
+    other_account: Account,
+    demo_wav: bytes,
+    version: str,
+) -> None:
+    conference = new_sid("CF")
+    sid = uploaded_sid(
+        client,
+        account,
+        demo_wav,
+        query={
+            "ConferenceSid": conference,
+            "StartTime": "2026-11-27T09:08:07Z",
+            "Source": "StartConferenceRecordingAPI",
+        },
+    )
+    path = f"{base(version, account)}/{sid}.html"
+    # What the public 2008 representation gives (sid, account, call, duration, dates) ...
+    public = client.get(f"/2008-08-01/Accounts/{account.sid}/Recordings/{sid}.json").json()
+    hidden = (
+        conference,
+        "ConferenceSid",
+        "09:08:07",
+        "Started",
+        "Source",
+        "StartConferenceRecordingAPI",
+        "8000 Hz",
+        "mono",
+    )
+    for credentials in (None, other_account.auth):
+        page = client.get(path, auth=credentials)
+        assert_page(page)
+        for shown in (sid, public["account_sid"], public["call_sid"]):
+            assert shown in page.text
+        # ... and nothing more, without the account's own credentials.
+        for secret in hidden:
+            assert secret not in page.text, (credentials, secret)
+    owner = client.get(path, auth=account.auth)
+    assert_page(owner)
+    for detail in hidden:
+        assert detail in owner.text, detail
 
 
 def test_the_instance_page_has_the_medias_access_rule(

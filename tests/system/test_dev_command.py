@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -232,3 +234,73 @@ def test_a_taken_port_or_data_directory_fails_before_any_server_starts(tmp_path:
         assert second.returncode == PORT_IN_USE
         assert f"pid {dev.proc.pid}" in second.stderr and "Traceback" not in second.stderr
         assert httpx.get(f"http://127.0.0.1:{dev.port}/healthz", timeout=10).status_code == 200
+
+
+def test_dev_is_closed_to_the_machines_other_users(tmp_path: Path) -> None:
+    """What another local user could reach: PostgreSQL on 127.0.0.1 (needs dev.env's password),
+    SeaweedFS's filer and volume ports (need a JWT signed with a key in the owner-only data
+    folder), and the data folder's files (its user's only)."""
+    import asyncpg
+
+    with running_dev(tmp_path / "data", port=free_port()) as dev:
+        dev.wait_ready()
+        env = dict(
+            line.split("=", 1) for line in (dev.data_dir / "dev.env").read_text().splitlines()
+        )
+        dsn = env["RECORDINGS_DATABASE_URL"]
+        state = json.loads((dev.data_dir / "dev-state.json").read_text())
+        pg_port = int(state["pg_port"])
+
+        async def connect(url: str) -> object:
+            conn = await asyncpg.connect(url, timeout=10)
+            try:
+                return await conn.fetchval("SELECT current_user")
+            finally:
+                await conn.close()
+
+        assert asyncio.run(connect(dsn)) == "postgres"
+        for anyone in (
+            f"postgresql://postgres@127.0.0.1:{pg_port}/postgres",
+            f"postgresql://postgres:wrong@127.0.0.1:{pg_port}/postgres",
+        ):
+            with pytest.raises(asyncpg.InvalidPasswordError):
+                asyncio.run(connect(anyone))
+
+        weed = next(p for p in dev.family() if "weed" in " ".join(p.cmdline()))
+        flags = dict(
+            arg.lstrip("-").split("=", 1)
+            for arg in weed.cmdline()
+            if arg.startswith("-") and "=" in arg
+        )
+        filer = f"http://127.0.0.1:{flags['filer.port']}"
+        for method, path in (
+            ("GET", "/buckets/"),
+            ("GET", "/buckets/recordings/"),
+            ("DELETE", "/buckets/recordings/?recursive=true"),
+            ("POST", "/buckets/recordings/planted.wav"),
+        ):
+            answer = httpx.request(method, filer + path, timeout=10, content=b"x")
+            assert answer.status_code == 401, (method, path, answer.status_code)
+        volume = f"http://127.0.0.1:{flags['volume.port']}"
+        planted = httpx.post(volume + "/1,01637037d6", files={"file": b"x"}, timeout=10)
+        assert planted.status_code in (401, 403), planted.status_code
+        # The S3 API itself still answers, with dev.env's credentials only.
+        anonymous = httpx.get(env["RECORDINGS_S3_ENDPOINT_URL"] + "/recordings", timeout=10)
+        assert anonymous.status_code == 403
+
+        # The data folder and everything in it: its user's only. Every folder below it is
+        # owner-only (what SeaweedFS writes 0644 inside is unreachable), and so is every file
+        # directly in it (dev.env, the state, the logs).
+        mode = stat.S_IMODE(dev.data_dir.stat().st_mode)
+        assert mode & 0o066 == 0, oct(mode)
+        exposed = []
+        for root, dirs, files in os.walk(dev.data_dir):
+            checked = dirs + (files if Path(root) == dev.data_dir else [])
+            for name in checked:
+                path = Path(root, name)
+                info = path.lstat()
+                if stat.S_ISSOCK(info.st_mode) or stat.S_ISLNK(info.st_mode):
+                    continue
+                if stat.S_IMODE(info.st_mode) & 0o077:
+                    exposed.append((str(path), oct(stat.S_IMODE(info.st_mode))))
+        assert not exposed, exposed[:20]

@@ -346,7 +346,7 @@ def test_nginx_keeps_internal_routes_from_the_internet_and_the_service_limits(
     assert all(ipaddress.ip_network(net).is_private for kind, net in rules if kind == "allow"), (
         rules
     )
-    metrics = locations["= /metrics"]
+    metrics = locations["~* ^/metrics(/|$)"]
     assert [d.args for d in metrics.find("return")] == [["404"]]
     settings = Settings()
     directives = {d.name: d.args for d in server.block or []}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from service.settings import Settings
 from service.sids import new_sid
 from tests.support.api2010 import upload
 from tests.support.clients import Account
+from tests.support.twilio_node import install_twilio_node
 
 SCRIPT = Path(__file__).with_name("twilio_node_script.js")
 
@@ -26,21 +26,7 @@ SCRIPT = Path(__file__).with_name("twilio_node_script.js")
 @pytest.fixture(scope="module")
 def twilio_node(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory whose node_modules holds the registry's current twilio package."""
-    npm, node = shutil.which("npm"), shutil.which("node")
-    assert npm and node, "node and npm are needed to test twilio-node"
-    root = tmp_path_factory.mktemp("twilio-node")
-    (root / "package.json").write_text('{"name": "recordings-twilio-node-test", "private": true}')
-    installed = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", "twilio"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-    )
-    assert installed.returncode == 0, f"npm install twilio failed:\n{installed.stderr}"
-    assert (root / "node_modules" / "twilio" / "package.json").exists()
-    return root / "node_modules"
+    return install_twilio_node(tmp_path_factory.mktemp("twilio-node"))
 
 
 def run_node(node_modules: Path, config: dict[str, object]) -> dict:

@@ -29,6 +29,8 @@ REFUSED = {
     "fd12:3456::1": "private",
     "169.254.1.1": "link-local",
     "fe80::1": "link-local",
+    "fec0::1": "site-local",  # deprecated (RFC 3879), still routed inside some networks
+    "feff:ffff::1": "site-local",
     "224.0.0.1": "multicast",
     "239.255.255.250": "multicast",
     "ff02::1": "multicast",
@@ -179,6 +181,11 @@ def test_a_resolver_that_hangs_is_bounded(monkeypatch: pytest.MonkeyPatch) -> No
         ("http://public.example.test/\r\nX: y", "whitespace"),
         ("http://public.example.test/#frag", "fragment"),
         ("http://public.example.test/" + "a" * 3000, "longer than"),
+        # What the HTTP client itself would refuse to send.
+        ("http://[::1]x/cb", "cannot be sent"),
+        ("http://[::1/cb", "malformed"),
+        ("http://exa mple.test/cb", "whitespace"),
+        ("http://ex\u00e4mple..test/cb", "cannot be sent"),
     ],
 )
 def test_malformed_urls_are_refused_before_any_lookup(url: str, reason: str) -> None:

@@ -64,6 +64,9 @@ NON_DEFAULTS: dict[str, object] = {
     "callback_retry_initial_seconds": 0.25,
     "callback_retry_max_seconds": 60.0,
     "callback_retry_window_seconds": 3600.0,
+    "callback_host_concurrency": 3,
+    "callback_account_concurrency": 6,
+    "callback_host_cooldown_max_seconds": 60.0,
     "callback_history_days": 3,
 }
 

@@ -7,7 +7,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from service.accounts.sealing import SealError, TokenSealer, sealer_for
-from service.callbacks.signing import twilio_signature, with_query
+from service.callbacks.signing import twilio_signature, wire_url, with_query
 
 TOKEN = "12345678901234567890123456789012"
 PARAMS = {
@@ -72,3 +72,20 @@ def test_the_secret_key_must_be_long_enough() -> None:
         TokenSealer("short")
     assert sealer_for(None) is None and sealer_for("") is None
     assert isinstance(sealer_for(KEY), TokenSealer)
+
+
+@pytest.mark.parametrize(
+    ("written", "sent"),
+    [
+        ("http://LOCALHOST:5000/cb", "http://localhost:5000/cb"),
+        ("http://h.example/a/./b/../cb", "http://h.example/a/cb"),
+        ("http://h.example:80/cb", "http://h.example/cb"),
+        ("http://h.example/cb?", "http://h.example/cb"),
+        ('http://h.example/cb?q="x"', "http://h.example/cb?q=%22x%22"),
+        ("http://h.example/cb?a=1&", "http://h.example/cb?a=1&"),
+    ],
+)
+def test_the_wire_url_is_what_a_receiver_rebuilds(written: str, sent: str) -> None:
+    assert str(wire_url(written)) == sent
+    signature = twilio_signature(TOKEN, str(wire_url(written)), PARAMS)
+    assert RequestValidator(TOKEN).validate(sent, PARAMS, signature)

@@ -151,7 +151,8 @@ async def ingest_recording(
         )
     if not is_account_sid(account_sid):
         raise NotFound("Unknown AccountSid")
-    params = dict(parse_query_string(request.scope["query_string"]))
+    pairs = parse_query_string(request.scope["query_string"])
+    params = dict(pairs)
     upload = replace(
         _parse_upload(account_sid, params),
         status_callback=await _status_callback(params, settings),
@@ -175,7 +176,11 @@ async def ingest_recording(
             recording = await _ingest(services, request, upload, source, workdir)
             return render_recording(recording, fmt, status_code=201)
         first = await idempotency.claim(
-            services.pool, account_sid, key, digest, wait=KEY_WAIT_SECONDS
+            services.pool,
+            account_sid,
+            key,
+            idempotency.request_digest(fmt, pairs, digest),
+            wait=KEY_WAIT_SECONDS,
         )
         if first is not None:
             return Response(

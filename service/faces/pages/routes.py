@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request, Response
 
+from db.recordings import MediaLookup
 from service.accounts.auth import authenticate, authorize_media
-from service.errors import BadRequest, NotFound
+from service.errors import BadRequest, NotFound, ServiceError
 from service.faces.pages.assets import STATIC_PATH, assets
 from service.faces.pages.listing import echo_query, parse_page_query
 from service.faces.pages.openapi import PEAKS_GET, PEAKS_PARAMETERS
@@ -20,11 +21,27 @@ from service.faces.pages.rendering import pages_errors, render_page, root_path
 from service.faces.pages.views import VERSIONS, RecordingView, Version
 from service.http.cors import preflight_response
 from service.http.deps import ServicesDep
+from service.services import Services
 
 # Only the 2008 API's Peaks.json is in the API's document (/openapi.json); the rest is pages.
 router = APIRouter()
 ASSET_CACHE = "public, max-age=31536000, immutable"
 GET = ["GET", "HEAD"]
+
+
+async def _owner_asks(services: Services, found: MediaLookup, header: str | None) -> bool:
+    """Whether the page may show more than the public 2008 representation does (ConferenceSid,
+    StartTime, Source, channels, sample rate): only to the account's own credentials. An
+    account without enforced media auth has its page public, but only as public as its API."""
+    if found.enforce_media_auth:
+        return True  # authorize_media let the account's credentials through
+    if header is None:
+        return False
+    try:
+        await authenticate(services.pool, header, found.recording.account_sid)
+    except ServiceError:
+        return False  # a public page stays public, whatever else was sent
+    return True
 
 
 def _recording_page(version: Version) -> Callable[..., Awaitable[Response]]:
@@ -33,7 +50,8 @@ def _recording_page(version: Version) -> Callable[..., Awaitable[Response]]:
         account_sid: str, sid: str, request: Request, services: ServicesDep
     ) -> Response:
         found = await services.catalog.fetch(account_sid, sid)
-        await authorize_media(services.pool, found, request.headers.get("authorization"))
+        header = request.headers.get("authorization")
+        await authorize_media(services.pool, found, header)
         root = root_path(request)
         view = RecordingView.of(found.recording, version, root)
         return render_page(
@@ -44,6 +62,7 @@ def _recording_page(version: Version) -> Callable[..., Awaitable[Response]]:
                 "recording": view,
                 "list_url": version.list_page(root, account_sid),
                 "undecodable": found.recording.mp3_error is not None,
+                "detailed": await _owner_asks(services, found, header),
             },
         )
 
