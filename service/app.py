@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.faces import Face, health, home, ingest, pages, v2008, v2010
+from service.faces import Face, health, home, ingest, pages, v1, v2008, v2010
 from service.http.compat import CompatibilityMiddleware
 from service.http.errors import ErrorRenderer, install_error_handlers, render_rest_exception
 from service.http.fastpath import FastPathMiddleware
@@ -26,6 +26,7 @@ FACES: tuple[Face, ...] = (
     pages.face,
     v2008.face,
     v2010.face,
+    v1.face,
     ingest.face,
     health.face,
     home.face,

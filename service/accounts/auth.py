@@ -163,6 +163,29 @@ def reaches(principal: Account, target: Account) -> bool:
     return target.sid == principal.sid or target.parent_sid == principal.sid
 
 
+async def access(
+    pool: Pool,
+    header: str | None,
+    account_sid: str,
+    *,
+    manage: bool = False,
+    inactive_target: bool = False,
+) -> tuple[Principal, Account]:
+    """Who the credentials are, and the path's account if they reach it (401 without valid
+    ones, 403 for another tree's). ``inactive_target`` lets a parent reach a suspended or
+    closed subaccount (to see it, or to make it active again)."""
+    principal = await identify(pool, header, manage=manage)
+    own = principal.account
+    if account_sid == own.sid:
+        return principal, own
+    target = await fetch_account(pool, account_sid) if is_account_sid(account_sid) else None
+    if target is None or not reaches(own, target):
+        raise Forbidden()
+    if not inactive_target and not target.active:
+        raise AccountNotActive()
+    return principal, target
+
+
 async def authenticate(
     pool: Pool,
     header: str | None,
@@ -171,18 +194,11 @@ async def authenticate(
     manage: bool = False,
     inactive_target: bool = False,
 ) -> Account:
-    """The path's account, if the credentials reach it (401 without valid ones, 403 for another
-    tree's). ``inactive_target`` lets a parent reach a suspended or closed subaccount (to
-    see it, or to make it active again)."""
-    own = (await identify(pool, header, manage=manage)).account
-    if account_sid == own.sid:
-        return own
-    target = await fetch_account(pool, account_sid) if is_account_sid(account_sid) else None
-    if target is None or not reaches(own, target):
-        raise Forbidden()
-    if not inactive_target and not target.active:
-        raise AccountNotActive()
-    return target
+    """The path's account, if the credentials reach it (see ``access``)."""
+    _, account = await access(
+        pool, header, account_sid, manage=manage, inactive_target=inactive_target
+    )
+    return account
 
 
 async def authorize_media(pool: Pool, found: MediaLookup, header: str | None) -> None:
