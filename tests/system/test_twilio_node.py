@@ -1,15 +1,7 @@
-"""twilio-node, unmodified and fresh from the npm registry, against a running service.
-
-The test installs it itself (`npm install twilio` into a temporary directory) and fails, not
-skips, when npm cannot: a machine that cannot install it has not shown the face works.
-"""
+"""twilio-node, unmodified and fresh from the npm registry, against a running service."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -19,6 +11,7 @@ from service.settings import Settings
 from service.sids import new_sid
 from tests.support.api2010 import upload
 from tests.support.clients import Account
+from tests.support.node import install_twilio_node, run_node
 
 SCRIPT = Path(__file__).with_name("twilio_node_script.js")
 
@@ -26,37 +19,7 @@ SCRIPT = Path(__file__).with_name("twilio_node_script.js")
 @pytest.fixture(scope="module")
 def twilio_node(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory whose node_modules holds the registry's current twilio package."""
-    npm, node = shutil.which("npm"), shutil.which("node")
-    assert npm and node, "node and npm are needed to test twilio-node"
-    root = tmp_path_factory.mktemp("twilio-node")
-    (root / "package.json").write_text('{"name": "recordings-twilio-node-test", "private": true}')
-    installed = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", "twilio"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-    )
-    assert installed.returncode == 0, f"npm install twilio failed:\n{installed.stderr}"
-    assert (root / "node_modules" / "twilio" / "package.json").exists()
-    return root / "node_modules"
-
-
-def run_node(node_modules: Path, config: dict[str, object]) -> dict:
-    # No TWILIO_EDGE/TWILIO_REGION: they would rewrite the host.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
-    env["NODE_PATH"] = str(node_modules)
-    ran = subprocess.run(
-        ["node", str(SCRIPT), json.dumps(config)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-    assert ran.returncode == 0, ran.stderr
-    return json.loads(ran.stdout)
+    return install_twilio_node(tmp_path_factory.mktemp("twilio-node"))
 
 
 def test_twilio_node_lists_pages_filters_fetches_and_deletes(
@@ -100,6 +63,7 @@ def test_twilio_node_lists_pages_filters_fetches_and_deletes(
 
     out = run_node(
         twilio_node,
+        SCRIPT,
         {
             "baseUrl": server.base_url,
             "accountSid": account.sid,
