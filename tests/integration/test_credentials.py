@@ -3,12 +3,18 @@ API keys, subaccounts and their status, the secondary AuthToken, on every face."
 
 from __future__ import annotations
 
+import asyncio
+
+import asyncpg
 import httpx
 import pytest
 
+from db.accounts import Account as StoredAccount
+from db.accounts import fetch_account
+from service.accounts.sealing import TokenSealer
 from service.settings import Settings
 from service.sids import new_sid
-from tests.support.clients import Account, Ingest, new_account, set_media_auth
+from tests.support.clients import SECRET_KEY, Account, Ingest, new_account, set_media_auth
 from tests.support.credentials import (
     create_key,
     create_subaccount,
@@ -43,9 +49,13 @@ def test_an_api_key_reaches_its_account_on_every_face(
     assert statuses(client, key, account.sid, sid) == everywhere(200)
     assert statuses(client, account.auth, account.sid, sid) == everywhere(200)
     assert statuses(client, (key[0], "x" * 32), account.sid, sid) == everywhere(401)
-    # DELETE with the key, on the 2010 face.
+    # DELETE with the key, on the 2010 face, the 2008 face, and through the old method override.
     deleted = client.delete(f"/2010-04-01/Accounts/{account.sid}/Recordings/{sid}.json", auth=key)
     assert deleted.status_code == 204
+    second, third = _recording(ingest, account), _recording(ingest, account)
+    assert client.delete(f"{account.base}/{second}", auth=key).status_code == 204
+    overridden = client.post(f"{account.base}/{third}?_method=DELETE", auth=key)
+    assert overridden.status_code == 204
 
 
 def test_the_key_resources_in_the_libraries_shapes(client: httpx.Client, account: Account) -> None:
@@ -202,7 +212,22 @@ def test_suspended_and_closed_accounts_are_refused_everywhere(
     )
 
 
-def test_the_secondary_token_rotation(client: httpx.Client, account: Account) -> None:
+def _account_row(settings: Settings, sid: str) -> StoredAccount:
+    async def go() -> StoredAccount:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            found = await fetch_account(conn, sid)
+        finally:
+            await conn.close()
+        assert found is not None
+        return found
+
+    return asyncio.run(go())
+
+
+def test_the_secondary_token_rotation(
+    client: httpx.Client, settings: Settings, account: Account
+) -> None:
     path = f"/2010-04-01/Accounts/{account.sid}/Recordings.json"
     assert client.post("/v1/AuthTokens/Promote", auth=account.auth).status_code == 404
     made = client.post("/v1/AuthTokens/Secondary", auth=account.auth)
@@ -223,6 +248,10 @@ def test_the_secondary_token_rotation(client: httpx.Client, account: Account) ->
     promoted = client.post("/v1/AuthTokens/Promote", auth=(account.sid, secondary))
     assert promoted.status_code == 200
     assert promoted.json()["auth_token"] == secondary
+    # Status callbacks are signed with the primary: its sealed copy is now the promoted token.
+    promoted_row = _account_row(settings, account.sid)
+    assert promoted_row.token_sealed is not None
+    assert TokenSealer(SECRET_KEY).open(account.sid, promoted_row.token_sealed) == secondary
     # The old primary stops at once.
     assert client.get(path, auth=account.auth).status_code == 401
     assert client.get(path, auth=(account.sid, secondary)).status_code == 200
