@@ -117,6 +117,12 @@ async def fetch_account(pool: Pool, sid: str) -> Account | None:
     return account_of(row) if row else None
 
 
+async def fetch_accounts(pool: Pool, sids: list[str]) -> dict[str, Account]:
+    """The accounts with these SIDs that exist, by SID, in one query."""
+    rows = await pool.fetch(_SELECT + " WHERE a.sid = ANY($1::text[])", sids)
+    return {row["sid"]: account_of(row) for row in rows}
+
+
 async def set_enforce_media_auth(pool: Pool, sid: str, enforce: bool) -> bool:
     """Switch media authentication for an account; False when there is no such account."""
     status = await pool.execute(

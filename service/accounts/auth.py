@@ -16,7 +16,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from db.accounts import Account, fetch_account
+from db.accounts import Account, fetch_account, fetch_accounts
 from db.api_keys import fetch_key_owner
 from db.pool import Pool
 from db.recordings import MediaLookup
@@ -125,36 +125,55 @@ def verify(credentials: Credentials, account: Account | None) -> bool:
     )
 
 
-async def prove(pool: Pool, credentials: Credentials) -> Principal | None:
-    """Whose credentials these are, or None: one lookup and one hash for every username, known,
-    unknown or malformed."""
+async def prove(
+    pool: Pool, credentials: Credentials, *, beside: str | None = None
+) -> tuple[Principal | None, Account | None]:
+    """Whose credentials these are (or None): one lookup and one hash for every username,
+    known, unknown or malformed. With ``beside`` (the path's AccountSid), an AccountSid user's
+    lookup reads that account too, in the same query: a parent on its subaccount's path costs
+    one query, not two. The second value is that account when it was read."""
     username = credentials.username
     if is_key_sid(username):
         found = await fetch_key_owner(pool, username)
         if found is None:
             verify(credentials, None)
-            return None
+            return None, None
         key = found.key
         if _matches(credentials.password, key.secret_salt, key.secret_hash, None):
-            return Principal(found.account, key.sid)
-        return None
-    account = await fetch_account(pool, username) if is_account_sid(username) else None
-    return Principal(account) if verify(credentials, account) and account else None
+            return Principal(found.account, key.sid), None
+        return None, None
+    account = other = None
+    if is_account_sid(username):
+        if beside is not None and beside != username and is_account_sid(beside):
+            both = await fetch_accounts(pool, [username, beside])
+            account, other = both.get(username), both.get(beside)
+        else:
+            account = await fetch_account(pool, username)
+    if verify(credentials, account) and account:
+        return Principal(account), other
+    return None, None
 
 
-async def identify(pool: Pool, header: str | None, *, manage: bool = False) -> Principal:
-    """The active account the ``Authorization`` header proves; ``manage``: the request changes
-    accounts, keys or tokens, which a standard API key may not."""
+async def _identify(
+    pool: Pool, header: str | None, *, manage: bool, beside: str | None = None
+) -> tuple[Principal, Account | None]:
     credentials = parse_basic(header)
     if credentials is None:
         raise Unauthorized()
-    principal = await prove(pool, credentials)
+    principal, other = await prove(pool, credentials, beside=beside)
     if principal is None:
         raise Unauthorized("Invalid credentials")
     if not principal.account.active:
         raise AccountNotActive()
     if manage and principal.key_sid is not None:
         raise KeyNotAllowed()
+    return principal, other
+
+
+async def identify(pool: Pool, header: str | None, *, manage: bool = False) -> Principal:
+    """The active account the ``Authorization`` header proves; ``manage``: the request changes
+    accounts, keys or tokens, which a standard API key may not."""
+    principal, _ = await _identify(pool, header, manage=manage)
     return principal
 
 
@@ -174,11 +193,12 @@ async def access(
     """Who the credentials are, and the path's account if they reach it (401 without valid
     ones, 403 for another tree's). ``inactive_target`` lets a parent reach a suspended or
     closed subaccount (to see it, or to make it active again)."""
-    principal = await identify(pool, header, manage=manage)
+    principal, target = await _identify(pool, header, manage=manage, beside=account_sid)
     own = principal.account
     if account_sid == own.sid:
         return principal, own
-    target = await fetch_account(pool, account_sid) if is_account_sid(account_sid) else None
+    if target is None and principal.key_sid is not None and is_account_sid(account_sid):
+        target = await fetch_account(pool, account_sid)
     if target is None or not reaches(own, target):
         raise Forbidden()
     if not inactive_target and not target.active:

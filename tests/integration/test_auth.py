@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 import service.accounts.auth
-from db.accounts import fetch_account
+from db.accounts import fetch_account, fetch_accounts
 from db.api_keys import fetch_key_owner
 from service.accounts.auth import authenticate
 from service.accounts.keys import create_key
@@ -34,12 +34,17 @@ def test_authenticate_looks_up_and_compares_the_same_for_unknown_and_known_accou
         lookups.append(sid)
         return await fetch_account(pool, sid)
 
+    async def counting_fetch_both(pool: Any, sids: list[str]) -> Any:
+        lookups.append(",".join(sids))
+        return await fetch_accounts(pool, sids)
+
     async def counting_key_fetch(pool: Any, sid: str) -> Any:
         lookups.append(sid)
         return await fetch_key_owner(pool, sid)
 
     monkeypatch.setattr(service.accounts.auth, "fetch_account", counting_fetch)
     monkeypatch.setattr(service.accounts.auth, "fetch_key_owner", counting_key_fetch)
+    monkeypatch.setattr(service.accounts.auth, "fetch_accounts", counting_fetch_both)
 
     async def attempt(pool: Any, user: str, password: str) -> tuple[str, int, list[Any], int]:
         counting_hmac.reset()
