@@ -6,7 +6,9 @@ Two measures, on the embedded stack, in one run:
   subaccounts: one ``SELECT * FROM accounts WHERE sid = $1`` and one HMAC;
 - a whole request through ``recordings serve`` (the 2010 list of an empty account: the
   authentication and one count-free page query), one keep-alive connection, p50 and p99 of
-  ``--requests``, cases interleaved over ``--rounds``.
+  ``--requests``.
+In both, the cases take turns call by call, so that the shared machine's busy moments fall on
+every case alike.
 The ratio of every line is against the AccountSid + AuthToken line of the same run.
 """
 
@@ -27,12 +29,14 @@ import httpx
 
 from bench.stack import Stack, running_stack, service_process
 from db.accounts import fetch_account
-from service.accounts.auth import authenticate, token_matches
+from service.accounts.auth import authenticate, parse_basic, token_matches
 from service.accounts.keys import create_key
 from service.accounts.registry import create_account
 from service.accounts.tokens import create_secondary
 
 Case = tuple[str, str, tuple[str, str]]  # name, the path's AccountSid, Basic credentials
+# Calls and requests of each case made before measuring (pool connections, prepared statements).
+WARM = 100
 
 
 def _header(auth: tuple[str, str]) -> str:
@@ -60,58 +64,55 @@ async def _credentials(stack: Stack) -> list[Case]:
     ]
 
 
-async def _median_us(call: Callable[[], Awaitable[object]], calls: int) -> float:
-    for _ in range(min(200, calls)):
-        await call()
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        await call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1e6
-
-
 async def in_process(stack: Stack, cases: list[Case], calls: int) -> list[tuple[str, float]]:
-    """Median microseconds of one authentication, by case, and of the pre-keys one."""
+    """Median microseconds of one authentication, by case, and of the pre-keys one. The cases
+    take turns call by call, so that a busy moment of the (shared) machine falls on all."""
     pool = await asyncpg.create_pool(stack.dsn, min_size=1, max_size=1)
     try:
         sid, token = cases[0][2]
 
         async def before() -> None:
             # What authentication did before this change: the account's row and one HMAC.
+            credentials = parse_basic(_header((sid, token)))
+            assert credentials is not None
             row = await pool.fetchrow("SELECT * FROM accounts WHERE sid = $1", sid)
             assert row is not None
-            assert token_matches(token, bytes(row["token_salt"]), bytes(row["token_hash"]))
+            salt, stored = bytes(row["token_salt"]), bytes(row["token_hash"])
+            assert token_matches(credentials.password, salt, stored)
 
-        results = [("before: AccountSid + AuthToken", await _median_us(before, calls))]
+        calls_of: dict[str, Callable[[], Awaitable[object]]] = {
+            "before: AccountSid + AuthToken": before
+        }
         for name, path_sid, auth in cases:
-            header = _header(auth)
 
-            async def now(header: str = header, path_sid: str = path_sid) -> None:
+            async def now(header: str = _header(auth), path_sid: str = path_sid) -> None:
                 await authenticate(pool, header, path_sid)
 
-            results.append((name, await _median_us(now, calls)))
-        return results
+            calls_of[name] = now
+        seen: dict[str, list[float]] = {name: [] for name in calls_of}
+        for turn in range(calls + WARM):
+            for name, call in calls_of.items():
+                started = time.perf_counter()
+                await call()
+                if turn >= WARM:
+                    seen[name].append(time.perf_counter() - started)
+        return [(name, statistics.median(times) * 1e6) for name, times in seen.items()]
     finally:
         await pool.close()
 
 
-def over_http(
-    base_url: str, cases: list[Case], requests: int, rounds: int
-) -> dict[str, list[float]]:
-    """Seconds of each request by case, the cases interleaved round by round."""
+def over_http(base_url: str, cases: list[Case], requests: int) -> dict[str, list[float]]:
+    """Seconds of each request by case, the cases taking turns request by request."""
     seen: dict[str, list[float]] = {name: [] for name, _, _ in cases}
     with httpx.Client(base_url=base_url, timeout=30) as http:
-        for _ in range(rounds):
+        for turn in range(requests + WARM):
             for name, path_sid, auth in cases:
                 path = f"/2010-04-01/Accounts/{path_sid}/Recordings.json"
-                for _ in range(50):
-                    http.get(path, auth=auth).raise_for_status()
-                for _ in range(requests // rounds):
-                    started = time.perf_counter()
-                    answer = http.get(path, auth=auth)
+                started = time.perf_counter()
+                answer = http.get(path, auth=auth)
+                if turn >= WARM:
                     seen[name].append(time.perf_counter() - started)
-                    answer.raise_for_status()
+                answer.raise_for_status()
     return seen
 
 
@@ -119,13 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.credentials", description=__doc__)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     with running_stack() as stack, tempfile.TemporaryDirectory() as workdir:
         cases = asyncio.run(_credentials(stack))
         auth_only = asyncio.run(in_process(stack, cases, args.calls))
         with service_process(stack, Path(workdir)).start() as service:
-            requests = over_http(service.base_url, cases, args.requests, args.rounds)
+            requests = over_http(service.base_url, cases, args.requests)
     base = auth_only[1][1]
     print(f"{'authentication alone (in process)':<40} {'median us':>10} {'x token':>8}")
     for name, micros in auth_only:

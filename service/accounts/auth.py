@@ -145,7 +145,7 @@ async def prove(
     account = other = None
     if is_account_sid(username):
         if beside is not None and beside != username and is_account_sid(beside):
-            both = await fetch_accounts(pool, [username, beside])
+            both = await fetch_accounts(pool, username, beside)
             account, other = both.get(username), both.get(beside)
         else:
             account = await fetch_account(pool, username)

@@ -34,9 +34,9 @@ def test_authenticate_looks_up_and_compares_the_same_for_unknown_and_known_accou
         lookups.append(sid)
         return await fetch_account(pool, sid)
 
-    async def counting_fetch_both(pool: Any, sids: list[str]) -> Any:
-        lookups.append(",".join(sids))
-        return await fetch_accounts(pool, sids)
+    async def counting_fetch_both(pool: Any, first: str, second: str) -> Any:
+        lookups.append(first)
+        return await fetch_accounts(pool, first, second)
 
     async def counting_key_fetch(pool: Any, sid: str) -> Any:
         lookups.append(sid)
