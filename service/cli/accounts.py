@@ -212,6 +212,10 @@ def accounts_list(settings: Settings, as_json: bool) -> None:
         auth = "  media auth" if item["enforce_media_auth"] else ""
         if item["status_callback"]:
             auth += f"  callback {item['status_callback_method']} {item['status_callback']}"
+        if item["status"] != "active":
+            auth += f"  {item['status']}"
+        if item["parent_sid"]:
+            auth += f"  subaccount of {item['parent_sid']}"
         name = f"  {item['friendly_name']}" if item["friendly_name"] else ""
         click.echo(f"{item['account_sid']}  {item['recordings']:>9} recordings{auth}{name}")
 

@@ -58,6 +58,8 @@ def test_keys_and_subaccounts_from_the_command_line(
     everyone = json.loads(run_recordings(settings, "accounts", "list", "--json").stdout)
     row = next(a for a in everyone if a["account_sid"] == sub["account_sid"])
     assert row["parent_sid"] == account.sid and row["status"] == "active"
+    plain = run_recordings(settings, "accounts", "list").stdout
+    assert f"{sub['account_sid']}" in plain and f"subaccount of {account.sid}" in plain
 
 
 def test_revocations_through_one_replica_hold_on_the_other_at_once(
