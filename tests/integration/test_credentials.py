@@ -311,3 +311,35 @@ def test_every_answer_without_a_valid_credential_is_the_same_401(
     ]
     assert answers[0][0] == 401
     assert all(answer == answers[0] for answer in answers), answers
+
+
+def test_bad_input_to_the_credential_resources_is_a_clear_4xx(
+    client: httpx.Client, account: Account
+) -> None:
+    sub = create_subaccount(client, account.auth)
+    keys = f"/2010-04-01/Accounts/{account.sid}/Keys"
+    cases: list[tuple[str, str, dict[str, object], int]] = [
+        ("POST", "/2010-04-01/Accounts.json", {"data": {"FriendlyName": "x" * 65}}, 400),
+        ("GET", "/2010-04-01/Accounts.json", {"params": {"Status": "sleeping"}}, 400),
+        ("GET", "/2010-04-01/Accounts.json", {"params": {"PageSize": "0"}}, 400),
+        ("GET", "/2010-04-01/Accounts.json", {"params": {"Page": "x"}}, 400),
+        ("POST", f"/2010-04-01/Accounts/{sub.sid}.json", {"data": {"Status": "gone"}}, 400),
+        ("GET", "/2010-04-01/Accounts/nonsense.json", {}, 403),
+        ("GET", f"{keys}/nonsense.json", {}, 404),
+        ("DELETE", f"{keys}/SK{'0' * 32}.json", {}, 404),
+        ("GET", keys + ".json", {"params": {"PageSize": "1001"}}, 400),
+        ("POST", keys + ".json", {"content": b"FriendlyName=%ff", "headers": _FORM}, 400),
+        ("POST", keys + ".json", {"json": {"FriendlyName": "k"}}, 415),
+        ("POST", keys + ".json", {"content": b"x" * 20_000, "headers": _FORM}, 413),
+        ("PUT", keys + ".json", {}, 405),
+        ("DELETE", "/2010-04-01/Accounts.json", {}, 405),
+        ("GET", "/v1/AuthTokens/Secondary", {}, 405),
+        ("GET", "/v1/AuthTokens/Elsewhere", {}, 404),
+    ]
+    for method, path, extra, status in cases:
+        answer = client.request(method, path, auth=account.auth, **extra)  # type: ignore[arg-type]
+        assert answer.status_code == status, (method, path, extra, answer.text)
+        assert set(answer.json()) == {"code", "message", "more_info", "status"}
+
+
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
