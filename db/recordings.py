@@ -50,6 +50,9 @@ class MediaLookup:
     token_hash: bytes
     # Origins whose pages may read the media with credentials (CORS).
     cors_origins: tuple[str, ...] = ()
+    # The secondary AuthToken's hash, and whether the account and its parent are active.
+    secondary_token_hash: bytes | None = None
+    account_active: bool = True
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,11 @@ async def insert_recording(
 async def fetch_media(pool: Pool, account_sid: str, sid: str) -> MediaLookup | None:
     """A live recording of this account and its account's media-auth facts."""
     row = await pool.fetchrow(
-        f"SELECT {_COLUMNS}, a.enforce_media_auth, a.token_salt, a.token_hash, a.cors_origins"
+        f"SELECT {_COLUMNS}, a.enforce_media_auth, a.token_salt, a.token_hash, a.cors_origins,"
+        " a.secondary_token_hash,"
+        " a.status = 'active' AND coalesce(p.status, 'active') = 'active' AS account_active"
         " FROM recordings r JOIN accounts a ON a.sid = r.account_sid"
+        " LEFT JOIN accounts p ON p.sid = a.parent_sid"
         " WHERE r.account_sid = $1 AND r.sid = $2 AND r.deleted_at IS NULL",
         account_sid,
         sid,
@@ -199,6 +205,10 @@ async def fetch_media(pool: Pool, account_sid: str, sid: str) -> MediaLookup | N
         token_salt=bytes(row["token_salt"]),
         token_hash=bytes(row["token_hash"]),
         cors_origins=tuple(row["cors_origins"]),
+        secondary_token_hash=(
+            None if row["secondary_token_hash"] is None else bytes(row["secondary_token_hash"])
+        ),
+        account_active=row["account_active"],
     )
 
 

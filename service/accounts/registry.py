@@ -9,6 +9,7 @@ from db.pool import Pool
 from db.recordings import ListFilter, list_account_tombstones, list_recordings
 from service.accounts.auth import hash_token, new_salt, new_token
 from service.accounts.sealing import TokenSealer
+from service.operator_errors import OperatorError
 from service.recordings.catalog import Catalog, remove_objects
 from service.sids import new_sid
 
@@ -19,11 +20,30 @@ class NewAccount:
     auth_token: str
 
 
+class ParentRefused(OperatorError):
+    """A subaccount asked of an account that cannot be a parent, or a parent deleted before its
+    subaccounts."""
+
+
 async def create_account(
-    pool: Pool, friendly_name: str = "", *, sealer: TokenSealer | None = None
+    pool: Pool,
+    friendly_name: str = "",
+    *,
+    sealer: TokenSealer | None = None,
+    parent_sid: str | None = None,
 ) -> NewAccount:
     """A new account and the only copy of its AuthToken in clear; with a sealer, the token is
-    also kept encrypted so that the account's status callbacks can be signed."""
+    also kept encrypted so that the account's status callbacks can be signed. With
+    ``parent_sid``, a subaccount of that account (ParentRefused: unknown, closed, or itself a
+    subaccount: Twilio's tree is one level deep)."""
+    if parent_sid is not None:
+        parent = await rows.fetch_account(pool, parent_sid)
+        if parent is None:
+            raise ParentRefused(f"no account {parent_sid}")
+        if parent.parent_sid is not None:
+            raise ParentRefused(f"{parent_sid} is a subaccount; subaccounts have none of their own")
+        if parent.status == "closed":
+            raise ParentRefused(f"{parent_sid} is closed")
     token = new_token()
     salt = new_salt()
     sid = new_sid("AC")
@@ -34,6 +54,7 @@ async def create_account(
         token_salt=salt,
         token_hash=hash_token(token, salt),
         token_sealed=sealer.seal(sid, token) if sealer else None,
+        parent_sid=parent_sid,
     )
     return NewAccount(account.sid, token)
 
@@ -41,8 +62,8 @@ async def create_account(
 async def rotate_token(
     pool: Pool, account_sid: str, *, sealer: TokenSealer | None = None
 ) -> str | None:
-    """A new AuthToken for the account (the old one stops working at once, and signs nothing
-    more); None if unknown."""
+    """A new AuthToken for the account (the old one, and a secondary one, stop working at once,
+    and sign nothing more); None if unknown."""
     token = new_token()
     salt = new_salt()
     if not await rows.set_token(
@@ -60,9 +81,13 @@ async def delete_account(catalog: Catalog, account_sid: str, *, batch: int = 200
     """Delete every recording of the account as DELETE does, then the account itself.
 
     Returns how many live recordings were deleted, None when there is no such account.
+    An account with subaccounts is refused (ParentRefused): they go first.
     """
-    if await rows.fetch_account(catalog.pool, account_sid) is None:
+    family = await rows.list_family(catalog.pool, account_sid)
+    if not family:
         return None
+    if len(family) > 1:
+        raise ParentRefused(f"{account_sid} has subaccounts: delete them first")
     deleted = 0
     while page := await list_recordings(
         catalog.pool, account_sid, ListFilter(), limit=batch, offset=0

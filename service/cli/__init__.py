@@ -10,7 +10,7 @@ import importlib.util
 
 import click
 
-from service.cli import accounts, callbacks, processes, recordings
+from service.cli import accounts, callbacks, keys, processes, recordings
 from service.cli.base import Commands
 from service.settings import Settings
 
@@ -40,6 +40,7 @@ for command in (
     processes.worker,
     processes.migrate,
     accounts.accounts,
+    keys.keys,
     callbacks.callbacks,
     recordings.import_,
     recordings.gc,

@@ -18,9 +18,17 @@ def accounts() -> None:
 
 @accounts.command("create")
 @click.option("--name", default="", help="A friendly name.")
+@click.option(
+    "--parent",
+    "parent_sid",
+    default=None,
+    metavar="AC...",
+    callback=lambda _c, _p, v: None if v is None else account_sid_param(v),
+    help="Make a subaccount of this account: its credentials reach the new one.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_settings
-def accounts_create(settings: Settings, name: str, as_json: bool) -> None:
+def accounts_create(settings: Settings, name: str, parent_sid: str | None, as_json: bool) -> None:
     """Create an account and print its AccountSid and AuthToken (shown only now)."""
     from db.pool import open_pool
     from service.accounts.registry import create_account
@@ -28,7 +36,9 @@ def accounts_create(settings: Settings, name: str, as_json: bool) -> None:
 
     async def go() -> tuple[str, str]:
         async with open_pool(settings.database_url, max_size=1) as pool:
-            new = await create_account(pool, name, sealer=sealer_for(settings.secret_key))
+            new = await create_account(
+                pool, name, sealer=sealer_for(settings.secret_key), parent_sid=parent_sid
+            )
         return new.account_sid, new.auth_token
 
     sid, token = run(go())
@@ -213,6 +223,8 @@ def accounts_list(settings: Settings, as_json: bool) -> None:
             {
                 "account_sid": account.sid,
                 "friendly_name": account.friendly_name,
+                "parent_sid": account.parent_sid,
+                "status": account.status,
                 "enforce_media_auth": account.enforce_media_auth,
                 "cors_origins": list(account.cors_origins),
                 "retention_days": account.retention_days,
@@ -235,6 +247,10 @@ def accounts_list(settings: Settings, as_json: bool) -> None:
         auth = "  media auth" if item["enforce_media_auth"] else ""
         if item["status_callback"]:
             auth += f"  callback {item['status_callback_method']} {item['status_callback']}"
+        if item["status"] != "active":
+            auth += f"  {item['status']}"
+        if item["parent_sid"]:
+            auth += f"  subaccount of {item['parent_sid']}"
         name = f"  {item['friendly_name']}" if item["friendly_name"] else ""
         click.echo(f"{item['account_sid']}  {item['recordings']:>9} recordings{auth}{name}")
 

@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 import service.accounts.auth
-from db.accounts import fetch_account
+from db.accounts import fetch_account, fetch_accounts
+from db.api_keys import fetch_key_owner
 from service.accounts.auth import authenticate
+from service.accounts.keys import create_key
 from service.errors import Unauthorized
 from service.settings import Settings
 from service.sids import new_sid
@@ -32,7 +34,17 @@ def test_authenticate_looks_up_and_compares_the_same_for_unknown_and_known_accou
         lookups.append(sid)
         return await fetch_account(pool, sid)
 
+    async def counting_fetch_both(pool: Any, first: str, second: str) -> Any:
+        lookups.append(first)
+        return await fetch_accounts(pool, first, second)
+
+    async def counting_key_fetch(pool: Any, sid: str) -> Any:
+        lookups.append(sid)
+        return await fetch_key_owner(pool, sid)
+
     monkeypatch.setattr(service.accounts.auth, "fetch_account", counting_fetch)
+    monkeypatch.setattr(service.accounts.auth, "fetch_key_owner", counting_key_fetch)
+    monkeypatch.setattr(service.accounts.auth, "fetch_accounts", counting_fetch_both)
 
     async def attempt(pool: Any, user: str, password: str) -> tuple[str, int, list[Any], int]:
         counting_hmac.reset()
@@ -49,9 +61,15 @@ def test_authenticate_looks_up_and_compares_the_same_for_unknown_and_known_accou
     async def go() -> None:
         pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
         try:
+            key = await create_key(pool, account.sid, "k")
             known = await attempt(pool, account.sid, "wrong-token")
             unknown = await attempt(pool, new_sid("AC"), "wrong-token")
-            assert known == unknown == ("Invalid credentials", 1, [(32, 32)], 1)
+            # API keys: an unknown SK is hashed and compared as a known one is (the timing of
+            # the two is the same by construction, not by a clock).
+            known_key = await attempt(pool, key.key.sid, "wrong-secret")
+            unknown_key = await attempt(pool, new_sid("SK"), "wrong-secret")
+            expected = ("Invalid credentials", 1, [(32, 32)] * 2, 1)
+            assert known == unknown == known_key == unknown_key == expected
         finally:
             await pool.close()
 

@@ -18,9 +18,9 @@ from service.logs import logging_config
 from service.settings import Settings
 from tests.support.callbacks import callback_rows, dispatching, end_pending_callbacks, one_callback
 from tests.support.clients import Account, new_account, upload
+from tests.support.node import install_twilio_node, node_validates
 from tests.support.receivers import Receiver, wait_until
 from tests.support.stack import ServerThread
-from tests.support.twilio_node import install_twilio_node, node_validates
 
 
 @pytest.fixture(scope="module")

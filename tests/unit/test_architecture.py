@@ -32,10 +32,10 @@ CORE = (
     "service.migrate",
 )
 FACES = "service.faces"
-# The ingest answer is the 2008 representation: its responses and its OpenAPI schemas. The
-# accounts domain (/v1) answers errors as the 2010 API does: Twilio's JSON error.
+# The ingest answer is the 2008 representation: its responses and its OpenAPI schemas.
 ALLOWED_FACE_IMPORTS = {
     ("service.faces.ingest", "service.faces.v2008"),
+    # The accounts domain answers errors as the 2010 API does (Twilio's JSON error).
     ("service.faces.v1", "service.faces.v2010"),
 }
 # `recordings dev`, registered only where the dev stack is importable (a source checkout).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +15,7 @@ from service.sids import new_sid
 from tests.support.hmacs import CountingHmac
 
 
-def test_verify_does_one_hmac_and_one_digest_compare_whoever_asks(
+def test_verify_does_one_hmac_and_two_digest_compares_whoever_asks(
     counting_hmac: CountingHmac,
 ) -> None:
     salt = b"s" * 16
@@ -26,6 +27,9 @@ def test_verify_does_one_hmac_and_one_digest_compare_whoever_asks(
         enforce_media_auth=False,
         date_created=datetime.now(UTC),
     )
+    rotating = replace(
+        known, secondary_token_hash=service.accounts.auth.hash_token("second-token", salt)
+    )
     cases = [
         ("unknown AccountSid", Credentials(new_sid("AC"), "some-token"), None, False),
         ("known AccountSid, wrong token", Credentials(known.sid, "wrong-token"), known, False),
@@ -33,13 +37,18 @@ def test_verify_does_one_hmac_and_one_digest_compare_whoever_asks(
         ("known AccountSid, 10 KB token", Credentials(known.sid, "x" * 10_000), known, False),
         ("unknown AccountSid, empty token", Credentials(new_sid("AC"), ""), None, False),
         ("known AccountSid, right token", Credentials(known.sid, "right-token"), known, True),
+        ("secondary token", Credentials(known.sid, "second-token"), rotating, True),
+        ("primary beside a secondary", Credentials(known.sid, "right-token"), rotating, True),
+        ("secondary token, none set", Credentials(known.sid, "second-token"), known, False),
+        ("neither token", Credentials(known.sid, "third-token"), rotating, False),
     ]
     for label, credentials, account, expected in cases:
         counting_hmac.reset()
         assert verify(credentials, account) is expected, label
         assert counting_hmac.new_calls == 1, f"{label}: {counting_hmac.new_calls} HMACs"
-        # One comparison, always of two 32-byte digests: same work whatever was presented.
-        assert counting_hmac.compares == [(32, 32)], f"{label}: {counting_hmac.compares}"
+        # Two comparisons (primary, secondary or a dummy), always of 32-byte digests: the same
+        # work whatever was presented and whatever is stored.
+        assert counting_hmac.compares == [(32, 32)] * 2, f"{label}: {counting_hmac.compares}"
 
 
 def basic(text: str) -> str:
