@@ -10,6 +10,7 @@ import pytest
 
 from service.app import create_app
 from service.http.routes import routes_in_order
+from service.sids import new_sid
 from tests.support.clients import Account, upload
 
 # Headers that may differ between two answers to the same request.
@@ -30,9 +31,16 @@ def fill(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 
 
-def variants(template: str, account: Account, sid: str, call_sid: str) -> list[str]:
+def variants(template: str, account: Account, made: dict[str, str]) -> list[str]:
     """Concrete paths for ``template``: each format its ``{name}`` or ``{suffix}`` takes."""
-    base = {"account_sid": account.sid, "sid": sid, "call_sid": call_sid, "name": "pages.css"}
+    sid = made["sid"]
+    base = {
+        "account_sid": account.sid,
+        "sid": sid,
+        "call_sid": made["call_sid"],
+        "conference_sid": made["conference_sid"],
+        "name": "pages.css",
+    }
     if template.startswith("/pages/static/"):
         return [fill(template, base)]
     names = [sid, f"{sid}.json", f"{sid}.xml", f"{sid}.mp3", "RE" + "0" * 32 + ".json"]
@@ -53,9 +61,13 @@ def test_every_get_route_is_enumerated() -> None:
 def test_head_answers_like_get(
     template: str, client: httpx.Client, account: Account, demo_wav: bytes
 ) -> None:
-    made = upload(client, account, demo_wav).json()
-    sid, call_sid = made["sid"], made["call_sid"]
-    for path in variants(template, account, sid, call_sid):
+    # A conference's recording, so that the conference routes find one too.
+    conference_sid = new_sid("CF")
+    made = {
+        **upload(client, account, demo_wav, query={"ConferenceSid": conference_sid}).json(),
+        "conference_sid": conference_sid,
+    }
+    for path in variants(template, account, made):
         got = client.get(path, auth=account.auth)
         head = client.head(path, auth=account.auth)
         assert head.status_code == got.status_code, (path, got.text[:300])
