@@ -151,8 +151,9 @@ class Dispatcher:
         while not stop.is_set():
             conn = None
             try:
+                # A session of its own: past any transaction pooler.
                 conn = await asyncpg.connect(
-                    self.settings.database_url, timeout=self.settings.database_timeout
+                    self.settings.session_database_url, timeout=self.settings.database_timeout
                 )
                 await conn.add_listener(CHANNEL, lambda *_: self._wake.set())
                 # Anything committed while no one listened is found by the next claim.

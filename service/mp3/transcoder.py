@@ -160,6 +160,7 @@ class Transcoder:
         max_waiting: int,
         tmp_dir: str | None = None,
         on_run: Callable[[float, bool], None] | None = None,
+        locks: Pool | None = None,
     ) -> None:
         self._pool = pool
         self._storage = storage
@@ -174,6 +175,7 @@ class Transcoder:
             capacity=max_processes + max_waiting,
             timeout=timeout,
             busy=TranscoderBusy,
+            locks=locks,
         )
 
     @property

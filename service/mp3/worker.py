@@ -46,8 +46,9 @@ async def consume(services: Services, stop: asyncio.Event, *, concurrency: int) 
     while not stop.is_set():
         conn = None
         try:
-            # LISTEN needs a connection of its own, not one from the pool.
-            conn = await asyncpg.connect(services.settings.database_url)
+            # LISTEN needs a connection of its own, not one from the pool, and a session: past
+            # any transaction pooler.
+            conn = await asyncpg.connect(services.settings.session_database_url)
             manager = QueueManager(Queries.from_asyncpg_connection(conn))
 
             @manager.entrypoint(MP3_ENTRYPOINT, accepts_context=False)

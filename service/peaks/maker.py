@@ -104,6 +104,7 @@ class PeaksMaker:
         slots: FfmpegSlots,
         capacity: int,
         on_run: Callable[[float, bool], None] | None = None,
+        locks: Pool | None = None,
     ) -> None:
         self._pool = pool
         self._storage = storage
@@ -118,6 +119,7 @@ class PeaksMaker:
             capacity=capacity,
             timeout=timeout,
             busy=PeaksBusy,
+            locks=locks,
         )
 
     async def ensure_peaks(self, recording: Recording) -> StoredPeaks:
