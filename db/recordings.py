@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from db.callbacks import NewCallback
-from db.pool import Pool
+from db.pool import Db, Pool
 
 
 @dataclass(frozen=True)
@@ -348,7 +348,7 @@ async def list_recordings_from(
 
 
 async def fetch_recording(
-    pool: Pool, account_sid: str, sid: str, *, deleted_since: datetime | None = None
+    pool: Db, account_sid: str, sid: str, *, deleted_since: datetime | None = None
 ) -> Recording | None:
     """A recording of this account: live, or deleted at or after ``deleted_since`` if given."""
     if deleted_since is None:
@@ -369,16 +369,15 @@ async def fetch_recording(
     return _recording(row) if row else None
 
 
-async def fetch_recording_by_sid(pool: Pool, sid: str) -> Recording | None:
-    """A live recording, whatever its account (for workers, which get only the SID)."""
-    row = await pool.fetchrow(
-        f"SELECT {_COLUMNS} FROM recordings r WHERE r.sid = $1 AND r.deleted_at IS NULL", sid
-    )
-    return _recording(row) if row else None
-
-
 async def set_mp3(
-    pool: Pool, sid: str, *, key: str, size: int, etag: str, created_at: datetime | None = None
+    pool: Pool,
+    account_sid: str,
+    sid: str,
+    *,
+    key: str,
+    size: int,
+    etag: str,
+    created_at: datetime | None = None,
 ) -> Recording | None:
     """Record a cached MP3 that is durable in storage; None when the recording is gone.
 
@@ -388,20 +387,25 @@ async def set_mp3(
     row = await pool.fetchrow(
         "UPDATE recordings r SET mp3_key = $2, mp3_size = $3, mp3_etag = $4,"
         " mp3_error = NULL, mp3_created_at = coalesce($5, now())"
-        f" WHERE r.sid = $1 AND r.deleted_at IS NULL RETURNING {_COLUMNS}",
+        f" WHERE r.account_sid = $6 AND r.sid = $1 AND r.deleted_at IS NULL RETURNING {_COLUMNS}",
         sid,
         key,
         size,
         etag,
         created_at,
+        account_sid,
     )
     return _recording(row) if row else None
 
 
-async def set_mp3_error(pool: Pool, sid: str, message: str) -> None:
+async def set_mp3_error(pool: Pool, account_sid: str, sid: str, message: str) -> None:
     """Remember that this recording's audio cannot be transcoded, so it is not retried."""
     await pool.execute(
-        "UPDATE recordings SET mp3_error = $2 WHERE sid = $1 AND deleted_at IS NULL", sid, message
+        "UPDATE recordings SET mp3_error = $3"
+        " WHERE account_sid = $1 AND sid = $2 AND deleted_at IS NULL",
+        account_sid,
+        sid,
+        message,
     )
 
 
@@ -418,11 +422,12 @@ async def tombstone_recording(pool: Pool, account_sid: str, sid: str) -> Recordi
     return _recording(row) if row else None
 
 
-async def mark_media_purged(pool: Pool, sid: str) -> None:
+async def mark_media_purged(pool: Pool, account_sid: str, sid: str) -> None:
     """Note that a tombstoned recording's objects are gone; its row waits to be forgotten."""
     await pool.execute(
-        "UPDATE recordings SET media_purged_at = now()"
-        " WHERE sid = $1 AND deleted_at IS NOT NULL AND media_purged_at IS NULL",
+        "UPDATE recordings SET media_purged_at = now() WHERE account_sid = $1 AND sid = $2"
+        " AND deleted_at IS NOT NULL AND media_purged_at IS NULL",
+        account_sid,
         sid,
     )
 
@@ -452,7 +457,8 @@ async def list_account_tombstones(pool: Pool, account_sid: str) -> list[Recordin
 async def forget_tombstones(pool: Pool, *, deleted_before: datetime, limit: int) -> int:
     """Delete up to ``limit`` rows of recordings deleted before then whose objects are gone."""
     status = await pool.execute(
-        "DELETE FROM recordings WHERE sid IN (SELECT sid FROM recordings"
+        "DELETE FROM recordings WHERE (account_sid, sid) IN"
+        " (SELECT account_sid, sid FROM recordings"
         " WHERE deleted_at IS NOT NULL AND deleted_at <= $1 AND media_purged_at IS NOT NULL"
         " LIMIT $2)",
         deleted_before,
@@ -462,10 +468,16 @@ async def forget_tombstones(pool: Pool, *, deleted_before: datetime, limit: int)
     return int(str(status).rsplit(" ", 1)[-1])
 
 
-async def existing_sids(pool: Pool, sids: list[str]) -> set[str]:
-    """Which of these recording SIDs have a row that still owns its objects: a live one, or a
-    tombstone whose objects are not removed yet."""
+async def existing_recordings(
+    pool: Pool, recordings: list[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which of these (AccountSid, SID) have a row that still owns its objects: a live one, or
+    a tombstone whose objects are not removed yet."""
     rows = await pool.fetch(
-        "SELECT sid FROM recordings WHERE sid = ANY($1::text[]) AND media_purged_at IS NULL", sids
+        "SELECT r.account_sid, r.sid FROM recordings r"
+        " JOIN unnest($1::text[], $2::text[]) AS k (account_sid, sid)"
+        " ON r.account_sid = k.account_sid AND r.sid = k.sid WHERE r.media_purged_at IS NULL",
+        [account for account, _ in recordings],
+        [sid for _, sid in recordings],
     )
-    return {row["sid"] for row in rows}
+    return {(row["account_sid"], row["sid"]) for row in rows}

@@ -116,8 +116,9 @@ async def ingest_file(services: Services, upload: Upload, source: Path, workdir:
     # commit: the object stays, and `recordings gc` removes it only if no row ever pointed at it.
     if settings.transcode_on_ingest:
         try:
-            await queue.enqueue_mp3(services.pool, sid, request_id=request_id.get())
-            await enqueue_peaks(services.pool, sid, request_id=request_id.get())
+            account = recording.account_sid
+            await queue.enqueue_mp3(services.pool, account, sid, request_id=request_id.get())
+            await enqueue_peaks(services.pool, account, sid, request_id=request_id.get())
         except Exception as exc:
             # The recording is safe; its MP3 and peaks will be made on first request instead.
             log.warning("could not enqueue the MP3 or peaks of %s: %s", sid, exc)

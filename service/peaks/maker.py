@@ -124,12 +124,12 @@ class PeaksMaker:
 
     async def ensure_peaks(self, recording: Recording) -> StoredPeaks:
         """The recording's stored peaks, making them (or waiting for them) when missing."""
-        current = await self._settled(self._pool, recording.sid)
+        current = await self._settled(self._pool, recording.account_sid, recording.sid)
         if current is not None:
             return current
         return await self._flights.run(
             recording.sid,
-            lambda db: self._settled(db, recording.sid),
+            lambda db: self._settled(db, recording.account_sid, recording.sid),
             lambda: self._make(recording),
         )
 
@@ -137,9 +137,9 @@ class PeaksMaker:
         """The stored document (tens of KB: read whole)."""
         return b"".join([chunk async for chunk in self._storage.iter_object(stored.key)])
 
-    async def _settled(self, db: Db, sid: str) -> StoredPeaks | None:
+    async def _settled(self, db: Db, account_sid: str, sid: str) -> StoredPeaks | None:
         """The stored peaks if they are settled (made, or failed for good: raised), else None."""
-        state = await fetch_peaks_state(db, sid)
+        state = await fetch_peaks_state(db, account_sid, sid)
         if state is None:
             raise PeaksGone()
         if state.error is not None:
@@ -175,7 +175,7 @@ class PeaksMaker:
                 decoded.frames,
                 decoded.result.stderr,
             )
-            await set_peaks_error(self._pool, recording.sid, UNDECODABLE)
+            await set_peaks_error(self._pool, recording.account_sid, recording.sid, UNDECODABLE)
             raise PeaksFailed(UNDECODABLE, permanent=True)
         self._report(elapsed, True)
         waveform = decoded.waveform
@@ -183,7 +183,9 @@ class PeaksMaker:
         etag = f'"{hashlib.sha256(body).hexdigest()[:40]}"'
         key = object_key(self._storage, recording.account_sid, recording.sid, "peaks")
         await self._storage.put_bytes(key, body, CONTENT_TYPES["peaks"])
-        stored = await set_peaks(self._pool, recording.sid, key=key, size=len(body), etag=etag)
+        stored = await set_peaks(
+            self._pool, recording.account_sid, recording.sid, key=key, size=len(body), etag=etag
+        )
         if stored is None:
             # Deleted while we worked: take the object away again (gc would, later).
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):

@@ -190,7 +190,7 @@ async def remove_objects(
         return False
     if best_effort:
         with contextlib.suppress(Exception):
-            await mark_media_purged(pool, recording.sid)
+            await mark_media_purged(pool, recording.account_sid, recording.sid)
     else:
-        await mark_media_purged(pool, recording.sid)
+        await mark_media_purged(pool, recording.account_sid, recording.sid)
     return True

@@ -175,7 +175,7 @@ class Retention:
         except StorageError as exc:
             log.warning("retention: removing %d objects failed, left for later: %s", len(keys), exc)
             return
-        await mark_all_media_purged(self.pool, [recording.sid for recording in batch])
+        await mark_all_media_purged(self.pool, [(r.account_sid, r.sid) for r in batch])
 
 
 def retention_for(services: Services) -> Retention:

@@ -80,7 +80,7 @@ def insert_recordings(dsn: str, rows: Sequence[Recording]) -> list[Recording]:
             for row in rows:
                 made.append(await insert_recording(pool, row))
                 if row.mp3_error is not None:
-                    await set_mp3_error(pool, row.sid, row.mp3_error)
+                    await set_mp3_error(pool, row.account_sid, row.sid, row.mp3_error)
             return made
         finally:
             await pool.close()

@@ -192,7 +192,7 @@ def test_worker_serves_its_transcodes_on_its_metrics_port(
             from service.mp3.queue import enqueue_mp3
 
             async with open_pool(settings.database_url, max_size=1) as pool:
-                await enqueue_mp3(pool, sid)
+                await enqueue_mp3(pool, account.sid, sid)
 
         asyncio.run(enqueue())
         deadline = time.monotonic() + 60
