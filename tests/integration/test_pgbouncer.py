@@ -15,7 +15,14 @@ from devstack.pgbouncer import PgBouncer, running_pgbouncer
 from devstack.servers import EmbeddedPostgres, EmbeddedS3
 from service.settings import Settings
 from tests.support.clients import Account, new_account, upload
-from tests.support.stack import THROUGH_PGBOUNCER, make_settings, run_recordings, serving
+from tests.support.partitioning import is_partitioned
+from tests.support.stack import (
+    PARTITIONED,
+    THROUGH_PGBOUNCER,
+    make_settings,
+    run_recordings,
+    serving,
+)
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +128,8 @@ def test_pgbouncer_multiplexes_transactions(bouncer: PgBouncer) -> None:
 def test_the_session_settings_go_through_pgbouncer_when_asked(settings: Settings) -> None:
     # TESTS_THROUGH_PGBOUNCER=1 (the battery run of .ci/run) really puts the pooler in between.
     assert settings.database_pooled == THROUGH_PGBOUNCER
+
+
+def test_recordings_are_partitioned_when_asked(settings: Settings) -> None:
+    # TESTS_RECORDINGS_PARTITIONED=1 (a battery run of .ci/run) really partitions the table.
+    assert asyncio.run(is_partitioned(settings.session_database_url)) == PARTITIONED

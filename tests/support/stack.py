@@ -30,6 +30,7 @@ from service.services import storage_config
 from service.settings import Settings, settings_env
 from storage.client import open_storage
 from tests.support.clients import INGEST_TOKEN, SECRET_KEY
+from tests.support.partitioning import partition_recordings
 from tests.support.processes import running_process
 
 # The console script of the environment the tests run in.
@@ -38,6 +39,9 @@ RECORDINGS = str(Path(sys.executable).parent / "recordings")
 # TESTS_THROUGH_PGBOUNCER=1: every PostgreSQL the fixtures start gets a PgBouncer in transaction
 # mode in front, and the service's settings point at it (sessions go to PostgreSQL itself).
 THROUGH_PGBOUNCER = os.environ.get("TESTS_THROUGH_PGBOUNCER", "") not in ("", "0")
+# TESTS_RECORDINGS_PARTITIONED=1: `recordings` is hash-partitioned by account_sid in every
+# PostgreSQL the fixtures start (tests.support.partitioning).
+PARTITIONED = os.environ.get("TESTS_RECORDINGS_PARTITIONED", "") not in ("", "0")
 # The PgBouncer in front of each running PostgreSQL (by its port), in that mode.
 _bouncers: dict[int, PgBouncer] = {}
 
@@ -55,6 +59,8 @@ def running_postgres() -> Iterator[EmbeddedPostgres]:
         server.start()
         asyncio.run(apply_migrations(server.dsn))
         asyncio.run(install_queue(server.dsn))
+        if PARTITIONED:
+            asyncio.run(partition_recordings(server.dsn))
         if not THROUGH_PGBOUNCER:
             yield server
             return
