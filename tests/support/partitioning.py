@@ -61,7 +61,9 @@ async def is_partitioned(dsn: str) -> bool:
     """Whether ``recordings`` is a partitioned table here."""
     conn = await asyncpg.connect(dsn)
     try:
-        kind = await conn.fetchval("SELECT relkind::text FROM pg_class WHERE relname = 'recordings'")
+        kind = await conn.fetchval(
+            "SELECT relkind::text FROM pg_class WHERE relname = 'recordings'"
+        )
         return bool(kind == "p")
     finally:
         await conn.close()
