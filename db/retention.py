@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from db.listing import Key
 from db.pool import Pool
-from db.recordings import _COLUMNS, DROP_CALLBACKS, Key, Recording, _recording
+from db.recordings import _COLUMNS, DROP_CALLBACKS, Recording, _recording
 
 # Taken (pg_try_advisory_lock) by the replica running the scheduled pass; any constant will do,
 # as long as it differs from the migrations' lock.

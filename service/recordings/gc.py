@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from db.callbacks import forget_settled
 from db.ingest_keys import KEEP_FOR, forget_keys
 from db.pool import Pool
-from db.recordings import existing_recordings, forget_tombstones, list_tombstones
+from db.tombstones import existing_recordings, forget_tombstones, list_tombstones
 from service.recordings.catalog import SOFT_DELETE_RETENTION, remove_objects
 from service.recordings.objects import parse_key
 from storage.client import Storage, StoredObject

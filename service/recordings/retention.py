@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from db.errors import is_unavailable
+from db.listing import Key
 from db.pool import Pool
-from db.recordings import Key, Recording
+from db.recordings import Recording
 from db.retention import (
     Policy,
     claim_scheduled_pass,

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from db.recordings import Key
+from db.listing import Key
 from db.retention import expire_batch
 from service.services import open_services
 from service.settings import Settings
