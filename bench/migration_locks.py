@@ -106,25 +106,35 @@ async def measure(dsn: str, rows: int) -> dict[str, object]:
     waits: list[tuple[float, float]] = []
     probe = asyncio.create_task(_probe(dsn, stop, waits))
     await asyncio.sleep(1)
-    statements = []
+    spans = []
     conn = await asyncpg.connect(dsn)
     try:
         for statement in split_statements(migration.sql):
             started = time.perf_counter()
             await conn.execute(statement, timeout=None)
-            first_line = " ".join(statement.split())[:70]
-            statements.append((first_line, round(time.perf_counter() - started, 3)))
+            spans.append((" ".join(statement.split())[:60], started, time.perf_counter()))
     finally:
         await conn.close()
     await asyncio.sleep(1)
     stop.set()
     await probe
     latencies = [w for _, w in waits]
+    before = [w for at, w in waits if at < spans[0][1]]
+    # Each statement's seconds, and the probe's worst wait among the operations it overlapped.
+    statements = [
+        (
+            text,
+            round(end - start, 3),
+            round(max((w for at, w in waits if at < end and at + w > start), default=0) * 1000),
+        )
+        for text, start, end in spans
+    ]
     return {
         "rows": rows,
         "load_seconds": round(loaded, 1),
-        "migration_seconds": round(sum(s for _, s in statements), 2),
-        "statements": statements,
+        "migration_seconds": round(sum(s for _, s, _ in statements), 2),
+        "statements [text, seconds, probe's worst ms]": statements,
+        "probe_max_ms_before": round(max(before) * 1000, 1),
         "probe_ops": len(latencies),
         "probe_median_ms": round(statistics.median(latencies) * 1000, 1),
         "probe_max_ms": round(max(latencies) * 1000, 1),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -76,7 +77,7 @@ async def apply_migrations(dsn: str) -> list[Migration]:
     """Apply what is missing; replicas racing here wait on an advisory lock."""
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+        await take_migration_lock(conn)
         try:
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -112,3 +113,13 @@ async def _record(conn: asyncpg.Connection, migration: Migration) -> None:
         migration.version,
         migration.name,
     )
+
+
+async def take_migration_lock(conn: asyncpg.Connection) -> None:
+    """Wait for the migration lock by polling, never in one long statement: a replica waiting
+    in pg_advisory_lock would hold a snapshot that the holder's CREATE INDEX CONCURRENTLY waits
+    for, while it waits for the holder (a deadlock PostgreSQL breaks by failing one of them)."""
+    while True:
+        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_ID):
+            return
+        await asyncio.sleep(0.2)

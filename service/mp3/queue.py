@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 from pgqueuer.queries import Queries
 
-from db.migrations import MIGRATION_LOCK_ID
+from db.migrations import take_migration_lock
 from db.pool import Pool
 
 MP3_ENTRYPOINT = "recordings.mp3"
@@ -16,7 +16,7 @@ async def install_queue(dsn: str) -> bool:
     conn = await asyncpg.connect(dsn)
     try:
         # The migrations' lock: replicas running `recordings migrate` at once take turns here.
-        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+        await take_migration_lock(conn)
         queries = Queries.from_asyncpg_connection(conn)
         if not await queries.has_table(queries.qbe.settings.queue_table):
             await queries.install()
