@@ -51,6 +51,14 @@ ALTER TABLE recording_peaks DROP CONSTRAINT IF EXISTS recording_peaks_account_si
 CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS recording_peaks_account_sid_key
     ON recording_peaks (account_sid, sid);
 
+-- Whether a table's primary key still leads with its old column (the swap is not done yet).
+CREATE OR REPLACE FUNCTION pg_temp.key_leads_with(tab regclass, col text) RETURNS boolean
+LANGUAGE sql AS $$
+    SELECT a.attname = col FROM pg_index i JOIN pg_attribute a
+        ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = tab AND i.indisprimary
+$$;
+
 -- The swaps: one transaction each, skipped once done. A build cut short leaves an invalid index
 -- behind, which IF NOT EXISTS above kept: it is said rather than swapped in.
 DO $$
@@ -68,12 +76,12 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'recording_peaks_sid_fkey') THEN
         ALTER TABLE recording_peaks DROP CONSTRAINT recording_peaks_sid_fkey;
     END IF;
-    IF EXISTS (SELECT 1 FROM pg_class WHERE relname = 'recordings_account_sid_key') THEN
+    IF pg_temp.key_leads_with('recordings', 'sid') THEN
         ALTER TABLE recordings DROP CONSTRAINT recordings_pkey;
         ALTER TABLE recordings ADD CONSTRAINT recordings_pkey
             PRIMARY KEY USING INDEX recordings_account_sid_key;
     END IF;
-    IF EXISTS (SELECT 1 FROM pg_class WHERE relname = 'recording_peaks_account_sid_key') THEN
+    IF pg_temp.key_leads_with('recording_peaks', 'sid') THEN
         ALTER TABLE recording_peaks DROP CONSTRAINT recording_peaks_pkey;
         ALTER TABLE recording_peaks ADD CONSTRAINT recording_peaks_pkey
             PRIMARY KEY USING INDEX recording_peaks_account_sid_key;
@@ -92,12 +100,19 @@ ALTER TABLE recording_peaks VALIDATE CONSTRAINT recording_peaks_recording_fkey;
 
 DO $$ BEGIN
     SET LOCAL lock_timeout = '5s';
-    IF EXISTS (SELECT 1 FROM pg_class WHERE relname = 'callbacks_account_id_key') THEN
+    IF pg_temp.key_leads_with('callbacks', 'id') THEN
         ALTER TABLE callbacks DROP CONSTRAINT callbacks_pkey;
         ALTER TABLE callbacks ADD CONSTRAINT callbacks_pkey
             PRIMARY KEY USING INDEX callbacks_account_id_key;
     END IF;
 END $$;
+
+-- Run again after the swaps were done, the first statements built these once more: not needed.
+DROP INDEX CONCURRENTLY IF EXISTS recordings_account_sid_key;
+
+DROP INDEX CONCURRENTLY IF EXISTS recording_peaks_account_sid_key;
+
+DROP INDEX CONCURRENTLY IF EXISTS callbacks_account_id_key;
 
 -- The previous release's replicas are gone once the next migration runs; until then the
 -- trigger stays (it costs one indexed lookup per peaks row written without an account).

@@ -24,6 +24,14 @@ async def partition_recordings(dsn: str, partitions: int = PARTITIONS) -> None:
                 "SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint"
                 " WHERE contype = 'f' AND conrelid = 'recordings'::regclass"
             )
+            # Captured while they still name `recordings`, to be made again under their names.
+            indexes = await conn.fetch(
+                "SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def,"
+                " con.conname, pg_get_constraintdef(con.oid) AS condef FROM pg_index i"
+                " JOIN pg_class c ON c.oid = i.indexrelid LEFT JOIN pg_constraint con"
+                " ON con.conindid = i.indexrelid AND con.contype IN ('p', 'u')"
+                " WHERE i.indrelid = 'recordings'::regclass"
+            )
             triggers = await conn.fetch(
                 "SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger"
                 " WHERE tgrelid = 'recordings'::regclass AND NOT tgisinternal"
@@ -31,10 +39,11 @@ async def partition_recordings(dsn: str, partitions: int = PARTITIONS) -> None:
             for ref in referencing:
                 await conn.execute(f'ALTER TABLE {ref["tab"]} DROP CONSTRAINT "{ref["conname"]}"')
             await conn.execute("ALTER TABLE recordings RENAME TO recordings_unpartitioned")
-            # Indexes and keys come along (INCLUDING ALL): a unique one without account_sid
-            # fails here.
+            for index in indexes:
+                await conn.execute(f'ALTER INDEX "{index["name"]}" RENAME TO "{index["name"]}_old"')
             await conn.execute(
-                "CREATE TABLE recordings (LIKE recordings_unpartitioned INCLUDING ALL)"
+                "CREATE TABLE recordings"
+                " (LIKE recordings_unpartitioned INCLUDING ALL EXCLUDING INDEXES)"
                 " PARTITION BY HASH (account_sid)"
             )
             for i in range(partitions):
@@ -43,6 +52,15 @@ async def partition_recordings(dsn: str, partitions: int = PARTITIONS) -> None:
                     f" FOR VALUES WITH (MODULUS {partitions}, REMAINDER {i})"
                 )
             await conn.execute("DROP TABLE recordings_unpartitioned")
+            # A unique key without account_sid fails here, as Citus would refuse it.
+            for index in indexes:
+                if index["conname"]:
+                    await conn.execute(
+                        f'ALTER TABLE recordings ADD CONSTRAINT "{index["conname"]}"'
+                        f" {index['condef']}"
+                    )
+                else:
+                    await conn.execute(index["def"])
             for fk in outgoing:
                 await conn.execute(
                     f'ALTER TABLE recordings ADD CONSTRAINT "{fk["conname"]}" {fk["def"]}'
