@@ -35,14 +35,8 @@ from urllib.parse import parse_qsl
 import asyncpg
 
 from db.accounts import Account, fetch_account
-from db.recordings import (
-    ListFilter,
-    Recording,
-    count_recordings,
-    fetch_media,
-    fetch_recording,
-    list_recordings,
-)
+from db.listing import ListFilter, count_recordings, list_recordings
+from db.recordings import Recording, fetch_media, fetch_recording
 from service.faces.v2010.representations import recording_dict
 
 CHUNK = 256 * 1024

@@ -161,8 +161,10 @@ async def load(
         await conn.execute("SET max_parallel_maintenance_workers = 2")
         for index in indexes:
             if index["pk"]:
+                # The key's own columns: (sid) before migration 0013, (account_sid, sid) since.
+                columns = index["def"][index["def"].rindex("(") :]
                 await conn.execute(
-                    f'ALTER TABLE recordings ADD CONSTRAINT "{index["name"]}" PRIMARY KEY (sid)',
+                    f'ALTER TABLE recordings ADD CONSTRAINT "{index["name"]}" PRIMARY KEY {columns}',
                     timeout=None,
                 )
             else:

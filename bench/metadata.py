@@ -18,7 +18,7 @@ from bench.context import Context
 from bench.procs import Monitor, run_client
 from bench.profiles import profile_while
 from bench.report import Row
-from db.recordings import count_recordings, list_recordings
+from db.listing import count_recordings, list_recordings
 from service.faces.v2008.query import parse_list_query
 
 INSTANCE_CONNECTIONS = 64
@@ -338,7 +338,7 @@ async def _explain_token_page(ctx: Context, url: str) -> str:
     """EXPLAIN ANALYZE of the keyset query the service runs for a PageToken URL."""
     from urllib.parse import urlsplit
 
-    from db.recordings import list_recordings_from
+    from db.listing import list_recordings_from
     from service.faces.v2010.query import parse_list_query as parse_2010
     from service.recordings.cursors import decode_page_token
 

@@ -92,10 +92,12 @@ async def claim_due(
     rows = await pool.fetch(
         "UPDATE callbacks c SET attempts = c.attempts + 1, lease = $3,"
         " next_attempt_at = now() + make_interval(secs => $2), date_updated = now()"
-        " FROM (SELECT id FROM callbacks WHERE status = 'pending' AND next_attempt_at <= now()"
+        " FROM (SELECT account_sid, id FROM callbacks"
+        " WHERE status = 'pending' AND next_attempt_at <= now()"
         " AND id <> ALL($4::bigint[])"
         " ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due, accounts a"
-        f" WHERE c.id = due.id AND a.sid = c.account_sid RETURNING {_COLUMNS}, a.token_sealed",
+        " WHERE c.account_sid = due.account_sid AND c.id = due.id AND a.sid = c.account_sid"
+        f" RETURNING {_COLUMNS}, a.token_sealed",
         limit,
         lease_seconds,
         lease,
@@ -134,19 +136,22 @@ async def seconds_to_next_due(pool: Pool) -> float | None:
     return None if value is None else float(value)
 
 
-async def mark_delivered(pool: Pool, callback_id: int, status_code: int) -> bool:
+async def mark_delivered(pool: Pool, account_sid: str, callback_id: int, status_code: int) -> bool:
     """Record a delivery; once delivered, a callback is never claimed again."""
     status = await pool.execute(
         "UPDATE callbacks SET status = 'delivered', delivered_at = now(), date_updated = now(),"
-        " last_status = $2, last_error = NULL, lease = NULL WHERE id = $1 AND status = 'pending'",
+        " last_status = $2, last_error = NULL, lease = NULL"
+        " WHERE account_sid = $3 AND id = $1 AND status = 'pending'",
         callback_id,
         status_code,
+        account_sid,
     )
     return bool(status != "UPDATE 0")
 
 
 async def reschedule(
     pool: Pool,
+    account_sid: str,
     callback_id: int,
     lease: uuid.UUID,
     *,
@@ -157,27 +162,37 @@ async def reschedule(
     """Set the next attempt of a callback this worker still holds; False if it holds it no more."""
     status = await pool.execute(
         "UPDATE callbacks SET next_attempt_at = $3, last_status = $4, last_error = $5,"
-        " lease = NULL, date_updated = now() WHERE id = $1 AND lease = $2 AND status = 'pending'",
+        " lease = NULL, date_updated = now()"
+        " WHERE account_sid = $6 AND id = $1 AND lease = $2 AND status = 'pending'",
         callback_id,
         lease,
         at,
         status_code,
         error,
+        account_sid,
     )
     return bool(status != "UPDATE 0")
 
 
 async def mark_failed(
-    pool: Pool, callback_id: int, lease: uuid.UUID, *, status_code: int | None, error: str
+    pool: Pool,
+    account_sid: str,
+    callback_id: int,
+    lease: uuid.UUID,
+    *,
+    status_code: int | None,
+    error: str,
 ) -> bool:
     """End a callback this worker holds as failed (an answer that is not retried, or too late)."""
     status = await pool.execute(
         "UPDATE callbacks SET status = 'failed', last_status = $3, last_error = $4, lease = NULL,"
-        " date_updated = now() WHERE id = $1 AND lease = $2 AND status = 'pending'",
+        " date_updated = now()"
+        " WHERE account_sid = $5 AND id = $1 AND lease = $2 AND status = 'pending'",
         callback_id,
         lease,
         status_code,
         error,
+        account_sid,
     )
     return bool(status != "UPDATE 0")
 
@@ -229,7 +244,7 @@ async def forget_settled(pool: Pool, *, older_than: datetime, limit: int) -> int
     """Drop up to ``limit`` delivered or failed callbacks last updated before ``older_than``,
     oldest first; how many went. Pending ones are never dropped here."""
     status = await pool.execute(
-        "DELETE FROM callbacks WHERE id IN (SELECT id FROM callbacks"
+        "DELETE FROM callbacks WHERE (account_sid, id) IN (SELECT account_sid, id FROM callbacks"
         " WHERE status <> 'pending' AND date_updated < $1 ORDER BY date_updated LIMIT $2)",
         older_than,
         limit,

@@ -1,15 +1,16 @@
-"""Recordings: the rows behind the API, one small query per function."""
+"""Recordings: one recording's row, written and read by its account and SID (the lists are in
+db.listing, what deleted recordings leave behind in db.tombstones)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import asyncpg
 
 from db.callbacks import NewCallback
-from db.pool import Pool
+from db.pool import Db, Pool
 
 
 @dataclass(frozen=True)
@@ -53,26 +54,6 @@ class MediaLookup:
     # The secondary AuthToken's hash, and whether the account and its parent are active.
     secondary_token_hash: bytes | None = None
     account_active: bool = True
-
-
-@dataclass(frozen=True)
-class ListFilter:
-    """The list's filters; ``created_before`` is exclusive."""
-
-    call_sid: str | None = None
-    created_from: datetime | None = None
-    created_before: datetime | None = None
-    conference_sid: str | None = None
-    # Also the recordings deleted at or after this instant; None lists live recordings only.
-    deleted_since: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Key:
-    """A place in the listing order (newest first, SID breaking ties)."""
-
-    date_created: datetime
-    sid: str
 
 
 _COLUMNS = (
@@ -212,167 +193,8 @@ async def fetch_media(pool: Pool, account_sid: str, sid: str) -> MediaLookup | N
     )
 
 
-def _filter_clauses(account_sid: str, filters: ListFilter) -> tuple[list[str], list[object]]:
-    # Only constant fragments are joined here; every value travels as a $n parameter.
-    clauses = ["r.account_sid = $1"]
-    args: list[object] = [account_sid]
-    if filters.call_sid is not None:
-        args.append(filters.call_sid)
-        clauses.append(f"r.call_sid = ${len(args)}")
-    if filters.conference_sid is not None:
-        args.append(filters.conference_sid)
-        clauses.append(f"r.conference_sid = ${len(args)}")
-    if filters.created_from is not None:
-        args.append(filters.created_from)
-        clauses.append(f"r.date_created >= ${len(args)}")
-    if filters.created_before is not None:
-        args.append(filters.created_before)
-        clauses.append(f"r.date_created < ${len(args)}")
-    return clauses, args
-
-
-def _where(account_sid: str, filters: ListFilter) -> tuple[str, list[object]]:
-    clauses, args = _filter_clauses(account_sid, filters)
-    if filters.deleted_since is None:
-        clauses.insert(1, "r.deleted_at IS NULL")
-    else:
-        args.append(filters.deleted_since)
-        clauses.insert(1, f"(r.deleted_at IS NULL OR r.deleted_at >= ${len(args)})")
-    return " AND ".join(clauses), args
-
-
-async def count_recordings(pool: Pool, account_sid: str, filters: ListFilter) -> int:
-    """How many live recordings match."""
-    if filters == ListFilter():
-        # Kept by a trigger (migration 0004): constant time however large the account.
-        live = await pool.fetchval(
-            "SELECT live FROM recording_counts WHERE account_sid = $1", account_sid
-        )
-        return int(live or 0)
-    if (
-        filters.call_sid is None
-        and filters.conference_sid is None
-        and filters.deleted_since is None
-    ):
-        return await _count_by_days(pool, account_sid, filters.created_from, filters.created_before)
-    where, args = _where(account_sid, filters)
-    total = await pool.fetchval(f"SELECT count(*) FROM recordings r WHERE {where}", *args)
-    return int(total)
-
-
-def _midnight(instant: datetime) -> datetime:
-    """The start of the instant's UTC day."""
-    utc = instant.astimezone(UTC) if instant.tzinfo else instant.replace(tzinfo=UTC)
-    return utc.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-async def _count_by_days(
-    pool: Pool, account_sid: str, start: datetime | None, end: datetime | None
-) -> int:
-    """Live recordings created in [start, end): the per-day counters (migration 0011) of the
-    whole UTC days inside, plus a count(*) of the partial days at either edge (an index range
-    of at most a day each)."""
-    # Whole days are [first_day, end_day): start rounded up, end rounded down to midnight.
-    first_day = None
-    if start is not None:
-        first_day = _midnight(start)
-        if first_day < start:
-            first_day += timedelta(days=1)
-    end_day = _midnight(end) if end is not None else None
-    if first_day is not None and end_day is not None and first_day >= end_day:
-        # Within one day, or two partial days with none whole between: count it all.
-        total = await pool.fetchval(
-            "SELECT count(*) FROM recordings r WHERE r.account_sid = $1"
-            " AND r.deleted_at IS NULL AND r.date_created >= $2 AND r.date_created < $3",
-            account_sid,
-            start,
-            end,
-        )
-        return int(total)
-    # Empty edges ([x, x)) count nothing; None bounds make the day sum open-ended.
-    total = await pool.fetchval(
-        "SELECT coalesce((SELECT sum(live) FROM recording_day_counts WHERE account_sid = $1"
-        " AND ($2::date IS NULL OR day >= $2::date) AND ($3::date IS NULL OR day < $3::date)), 0)"
-        " + (SELECT count(*) FROM recordings r WHERE r.account_sid = $1 AND r.deleted_at IS NULL"
-        " AND r.date_created >= $4 AND r.date_created < $5)"
-        " + (SELECT count(*) FROM recordings r WHERE r.account_sid = $1 AND r.deleted_at IS NULL"
-        " AND r.date_created >= $6 AND r.date_created < $7)",
-        account_sid,
-        first_day.date() if first_day is not None else None,
-        end_day.date() if end_day is not None else None,
-        start if start is not None else first_day,
-        first_day,
-        end_day,
-        end if end is not None else end_day,
-    )
-    return int(total)
-
-
-async def list_recordings(
-    pool: Pool, account_sid: str, filters: ListFilter, *, limit: int, offset: int
-) -> list[Recording]:
-    """One page of live recordings, newest first, SID breaking ties."""
-    where, args = _where(account_sid, filters)
-    args += [limit, offset]
-    # A deferred join: the OFFSET walks the listing index alone (index-only), and only the
-    # page's rows are read from the table, not every row skipped (page 1000 of 50 at 1,000,000
-    # recordings: 33 -> 5 ms; bench/, benchmark 5).
-    rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM (SELECT r.sid FROM recordings r WHERE {where}"
-        f" ORDER BY r.date_created DESC, r.sid DESC LIMIT ${len(args) - 1} OFFSET ${len(args)})"
-        " page JOIN recordings r ON r.sid = page.sid ORDER BY r.date_created DESC, r.sid DESC",
-        *args,
-    )
-    return [_recording(row) for row in rows]
-
-
-async def list_recordings_from(
-    pool: Pool,
-    account_sid: str,
-    filters: ListFilter,
-    *,
-    limit: int,
-    after: Key | None = None,
-    before: Key | None = None,
-    offset: int = 0,
-) -> list[Recording]:
-    """Up to ``limit`` recordings in listing order that come right ``after`` a key (older
-    ones) or right ``before`` it (newer ones), or from the top, skipping ``offset``.
-
-    A keyset query: the listing index is entered at the key, so a deep page costs what the first
-    one costs (bench/, benchmark 6). With ``deleted_since``, live rows and recent tombstones are
-    read from their own partial indexes and merged.
-    """
-    clauses, args = _filter_clauses(account_sid, filters)
-    key = before if before is not None else after
-    if key is not None:
-        args += [key.date_created, key.sid]
-        # A row comparison is one index condition on (date_created, sid): the scan starts at
-        # the key instead of filtering its way there.
-        op = ">" if before is not None else "<"
-        clauses.append(f"(r.date_created, r.sid) {op} (${len(args) - 1}, ${len(args)})")
-    # Going back towards the newest, read upwards from the key, then turn the page around.
-    way = "ASC" if before is not None else "DESC"
-    order = f"ORDER BY date_created {way}, sid {way}"
-    args.append(limit + offset)
-    head = f"SELECT {_COLUMNS} FROM recordings r WHERE {' AND '.join(clauses)}"
-    parts = [f"{head} AND r.deleted_at IS NULL {order} LIMIT ${len(args)}"]
-    if filters.deleted_since is not None:
-        args.append(filters.deleted_since)
-        parts.append(f"{head} AND r.deleted_at >= ${len(args)} {order} LIMIT ${len(args) - 1}")
-    if len(parts) == 1 and offset == 0:
-        sql = parts[0]
-    else:
-        args += [limit, offset]
-        merged = " UNION ALL ".join(f"({part})" for part in parts)
-        sql = f"SELECT * FROM ({merged}) r {order} LIMIT ${len(args) - 1} OFFSET ${len(args)}"
-    rows = await pool.fetch(sql, *args)
-    recordings = [_recording(row) for row in rows]
-    return recordings[::-1] if before is not None else recordings
-
-
 async def fetch_recording(
-    pool: Pool, account_sid: str, sid: str, *, deleted_since: datetime | None = None
+    pool: Db, account_sid: str, sid: str, *, deleted_since: datetime | None = None
 ) -> Recording | None:
     """A recording of this account: live, or deleted at or after ``deleted_since`` if given."""
     if deleted_since is None:
@@ -393,16 +215,15 @@ async def fetch_recording(
     return _recording(row) if row else None
 
 
-async def fetch_recording_by_sid(pool: Pool, sid: str) -> Recording | None:
-    """A live recording, whatever its account (for workers, which get only the SID)."""
-    row = await pool.fetchrow(
-        f"SELECT {_COLUMNS} FROM recordings r WHERE r.sid = $1 AND r.deleted_at IS NULL", sid
-    )
-    return _recording(row) if row else None
-
-
 async def set_mp3(
-    pool: Pool, sid: str, *, key: str, size: int, etag: str, created_at: datetime | None = None
+    pool: Pool,
+    account_sid: str,
+    sid: str,
+    *,
+    key: str,
+    size: int,
+    etag: str,
+    created_at: datetime | None = None,
 ) -> Recording | None:
     """Record a cached MP3 that is durable in storage; None when the recording is gone.
 
@@ -412,20 +233,25 @@ async def set_mp3(
     row = await pool.fetchrow(
         "UPDATE recordings r SET mp3_key = $2, mp3_size = $3, mp3_etag = $4,"
         " mp3_error = NULL, mp3_created_at = coalesce($5, now())"
-        f" WHERE r.sid = $1 AND r.deleted_at IS NULL RETURNING {_COLUMNS}",
+        f" WHERE r.account_sid = $6 AND r.sid = $1 AND r.deleted_at IS NULL RETURNING {_COLUMNS}",
         sid,
         key,
         size,
         etag,
         created_at,
+        account_sid,
     )
     return _recording(row) if row else None
 
 
-async def set_mp3_error(pool: Pool, sid: str, message: str) -> None:
+async def set_mp3_error(pool: Pool, account_sid: str, sid: str, message: str) -> None:
     """Remember that this recording's audio cannot be transcoded, so it is not retried."""
     await pool.execute(
-        "UPDATE recordings SET mp3_error = $2 WHERE sid = $1 AND deleted_at IS NULL", sid, message
+        "UPDATE recordings SET mp3_error = $3"
+        " WHERE account_sid = $1 AND sid = $2 AND deleted_at IS NULL",
+        account_sid,
+        sid,
+        message,
     )
 
 
@@ -440,56 +266,3 @@ async def tombstone_recording(pool: Pool, account_sid: str, sid: str) -> Recordi
         sid,
     )
     return _recording(row) if row else None
-
-
-async def mark_media_purged(pool: Pool, sid: str) -> None:
-    """Note that a tombstoned recording's objects are gone; its row waits to be forgotten."""
-    await pool.execute(
-        "UPDATE recordings SET media_purged_at = now()"
-        " WHERE sid = $1 AND deleted_at IS NOT NULL AND media_purged_at IS NULL",
-        sid,
-    )
-
-
-async def list_tombstones(pool: Pool, *, older_than: datetime, limit: int) -> list[Recording]:
-    """Tombstoned recordings whose objects may still need removing."""
-    rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM recordings r"
-        " WHERE r.deleted_at IS NOT NULL AND r.deleted_at <= $1 AND r.media_purged_at IS NULL"
-        " ORDER BY r.deleted_at LIMIT $2",
-        older_than,
-        limit,
-    )
-    return [_recording(row) for row in rows]
-
-
-async def list_account_tombstones(pool: Pool, account_sid: str) -> list[Recording]:
-    """Tombstoned recordings of one account whose objects may remain (its removal purges them)."""
-    rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM recordings r"
-        " WHERE r.account_sid = $1 AND r.deleted_at IS NOT NULL AND r.media_purged_at IS NULL",
-        account_sid,
-    )
-    return [_recording(row) for row in rows]
-
-
-async def forget_tombstones(pool: Pool, *, deleted_before: datetime, limit: int) -> int:
-    """Delete up to ``limit`` rows of recordings deleted before then whose objects are gone."""
-    status = await pool.execute(
-        "DELETE FROM recordings WHERE sid IN (SELECT sid FROM recordings"
-        " WHERE deleted_at IS NOT NULL AND deleted_at <= $1 AND media_purged_at IS NOT NULL"
-        " LIMIT $2)",
-        deleted_before,
-        limit,
-    )
-    # asyncpg returns the command tag, "DELETE <count>".
-    return int(str(status).rsplit(" ", 1)[-1])
-
-
-async def existing_sids(pool: Pool, sids: list[str]) -> set[str]:
-    """Which of these recording SIDs have a row that still owns its objects: a live one, or a
-    tombstone whose objects are not removed yet."""
-    rows = await pool.fetch(
-        "SELECT sid FROM recordings WHERE sid = ANY($1::text[]) AND media_purged_at IS NULL", sids
-    )
-    return {row["sid"] for row in rows}

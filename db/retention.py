@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from db.listing import Key
 from db.pool import Pool
-from db.recordings import _COLUMNS, DROP_CALLBACKS, Key, Recording, _recording
+from db.recordings import _COLUMNS, DROP_CALLBACKS, Recording, _recording
 
 # Taken (pg_try_advisory_lock) by the replica running the scheduled pass; any constant will do,
 # as long as it differs from the migrations' lock.
@@ -57,7 +58,7 @@ async def expire_batch(
         " AND ($3::timestamptz IS NULL OR (date_created, sid) > ($3::timestamptz, $4::text))"
         " ORDER BY date_created, sid LIMIT $5 FOR UPDATE SKIP LOCKED),"
         " gone AS (UPDATE recordings r SET deleted_at = now(), date_updated = now()"
-        " FROM doomed WHERE r.sid = doomed.sid AND r.deleted_at IS NULL"
+        " FROM doomed WHERE r.account_sid = $1 AND r.sid = doomed.sid AND r.deleted_at IS NULL"
         f" RETURNING {_COLUMNS}), {DROP_CALLBACKS}"
         " SELECT * FROM gone ORDER BY date_created, sid",
         account_sid,
@@ -69,12 +70,15 @@ async def expire_batch(
     return [_recording(row) for row in rows]
 
 
-async def mark_all_media_purged(pool: Pool, sids: list[str]) -> None:
-    """Note that these tombstoned recordings' objects are gone."""
+async def mark_all_media_purged(pool: Pool, recordings: list[tuple[str, str]]) -> None:
+    """Note that these tombstoned recordings' (AccountSid, SID) objects are gone."""
     await pool.execute(
-        "UPDATE recordings SET media_purged_at = now() WHERE sid = ANY($1::text[])"
-        " AND deleted_at IS NOT NULL AND media_purged_at IS NULL",
-        sids,
+        "UPDATE recordings r SET media_purged_at = now()"
+        " FROM unnest($1::text[], $2::text[]) AS k (account_sid, sid)"
+        " WHERE r.account_sid = k.account_sid AND r.sid = k.sid"
+        " AND r.deleted_at IS NOT NULL AND r.media_purged_at IS NULL",
+        [account for account, _ in recordings],
+        [sid for _, sid in recordings],
     )
 
 

@@ -23,7 +23,7 @@ import click
 import uvicorn
 
 from db.accounts import fetch_account
-from db.recordings import ListFilter, list_recordings
+from db.listing import ListFilter, list_recordings
 from devstack.demo import write_demo_wav
 from devstack.servers import EmbeddedPostgres, EmbeddedS3
 from service.accounts.auth import token_matches

@@ -62,8 +62,12 @@ class OncePerRecording(Generic[T]):
         capacity: int,
         timeout: float,
         busy: Callable[[], Exception],
+        locks: Pool | None = None,
     ) -> None:
         self._pool = pool
+        # The lock is held across the run's transactions: a connection that keeps its session
+        # (PostgreSQL itself, not a transaction pooler's), the pool's own by default.
+        self._locks = pool if locks is None else locks
         self._slots = slots
         self._lock_class = lock_class
         # Recordings being worked on or waited for here at most; past it ``busy`` is raised.
@@ -144,7 +148,7 @@ class OncePerRecording(Generic[T]):
         delay = 0.02
         key = lock_key(sid)
         while True:
-            async with self._turn(), self._pool.acquire() as conn:
+            async with self._turn(), self._locks.acquire() as conn:
                 if await conn.fetchval(
                     "SELECT pg_try_advisory_lock($1, $2)", self._lock_class, key
                 ):

@@ -11,8 +11,9 @@ from storage.client import open_storage
 
 async def migrate_all(settings: Settings) -> list[str]:
     """Apply the database migrations and create the bucket; what was done, one line each."""
-    applied = await apply_migrations(settings.database_url)
-    queue_created = await install_queue(settings.database_url)
+    # The migration lock is a session's, held across the migrations' transactions.
+    applied = await apply_migrations(settings.session_database_url)
+    queue_created = await install_queue(settings.session_database_url)
     async with open_storage(storage_config(settings)) as storage:
         created = await storage.ensure_bucket()
     done = [f"migration {m.version:04d}_{m.name}" for m in applied]

@@ -60,10 +60,19 @@ def describe(exc: BaseException, settings: Settings | None) -> Failure | None:
         asyncpg.InvalidPasswordError,
     )
     if is_unavailable(exc) or isinstance(exc, database_refused):
-        where = _without_password(settings.database_url) if settings else "?"
+        where = (
+            f"RECORDINGS_DATABASE_URL={_without_password(settings.database_url)}"
+            if settings
+            else "RECORDINGS_DATABASE_URL=?"
+        )
+        if settings and settings.database_pooled:
+            # Either may be the one that failed: the pooler, or PostgreSQL behind it.
+            where += " or RECORDINGS_DATABASE_DIRECT_URL=" + _without_password(
+                settings.session_database_url
+            )
         reason = str(exc) or type(exc).__name__
         return Failure(
-            f"cannot reach PostgreSQL at RECORDINGS_DATABASE_URL={where}: {reason}"
+            f"cannot reach PostgreSQL at {where}: {reason}"
             " (is it running? with `recordings dev`, source its dev.env)",
             DATABASE_UNREACHABLE,
         )

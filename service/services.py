@@ -7,8 +7,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from db.pool import Pool, open_pool
+from db.pool import Pool
 from service.audio.ffmpeg import FfmpegSlots
+from service.database import open_database, open_sessions
 from service.limits import ClientSlots
 from service.metrics import Metrics
 from service.mp3.mixes import Mixes
@@ -23,6 +24,9 @@ from storage.client import Storage, StorageConfig, open_storage
 class Services:
     settings: Settings
     pool: Pool
+    # Connections that keep a session: the advisory locks of the single flights and the
+    # retention pass. PostgreSQL itself when ``pool`` goes through a pooler, else ``pool``.
+    locks: Pool
     storage: Storage
     catalog: Catalog
     transcoder: Transcoder
@@ -58,13 +62,13 @@ async def open_services(
     """Open the database pool and the storage client; close both on the way out."""
     metrics = metrics or Metrics()
     async with AsyncExitStack() as stack:
-        pool = await stack.enter_async_context(
-            open_pool(
-                settings.database_url,
-                max_size=settings.database_pool_size,
-                timeout=settings.database_timeout,
+        pool = await stack.enter_async_context(open_database(settings))
+        locks = pool
+        if settings.database_pooled:
+            # One per ffmpeg run holding its flight's lock, one for the retention pass.
+            locks = await stack.enter_async_context(
+                open_sessions(settings, max_size=settings.ffmpeg_max_processes + 1)
             )
-        )
         storage = await stack.enter_async_context(open_storage(storage_config(settings)))
         # Every ffmpeg this process runs (uploads to normalise, MP3s, peaks) takes one of these.
         ffmpeg_slots = FfmpegSlots(settings.ffmpeg_max_processes, settings.ffmpeg_max_waiting)
@@ -78,6 +82,7 @@ async def open_services(
             max_waiting=settings.ffmpeg_max_waiting,
             tmp_dir=settings.tmp_dir,
             on_run=metrics.record_transcode,
+            locks=locks,
         )
         peaks = PeaksMaker(
             pool,
@@ -87,6 +92,7 @@ async def open_services(
             slots=ffmpeg_slots,
             capacity=settings.ffmpeg_max_processes + settings.ffmpeg_max_waiting,
             on_run=metrics.record_peaks,
+            locks=locks,
         )
         mixes = Mixes(
             pool,
@@ -106,6 +112,7 @@ async def open_services(
         yield Services(
             settings=settings,
             pool=pool,
+            locks=locks,
             storage=storage,
             catalog=catalog,
             transcoder=transcoder,

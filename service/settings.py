@@ -16,6 +16,10 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "postgresql://recordings:recordings@127.0.0.1:5432/recordings"
+    # PostgreSQL itself when database_url is a pooler in transaction mode (PgBouncer): what needs
+    # a session of its own (the migration lock, LISTEN, locks held across transactions) goes
+    # here. Unset: database_url.
+    database_direct_url: str | None = None
     database_pool_size: int = Field(default=20, ge=1)
     database_timeout: float = Field(default=10.0, gt=0)
 
@@ -79,7 +83,7 @@ class Settings(BaseSettings):
     # (media_url); unset, each request's own (as trusted proxies forward it) is used.
     public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
-    @field_validator("public_url", mode="before")
+    @field_validator("public_url", "database_direct_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # An empty variable (compose's `${RECORDINGS_PUBLIC_URL:-}`) means "not set".
@@ -141,6 +145,16 @@ class Settings(BaseSettings):
     def ffmpeg_path(self) -> str:
         """The ffmpeg binary: the setting, else the system's, else the imageio-ffmpeg wheel's."""
         return self.ffmpeg or _found_ffmpeg()
+
+    @property
+    def session_database_url(self) -> str:
+        """Where sessions go: PostgreSQL itself, past any transaction pooler."""
+        return self.database_direct_url or self.database_url
+
+    @property
+    def database_pooled(self) -> bool:
+        """Whether database_url is a transaction pooler (a direct URL of its own is given)."""
+        return self.session_database_url != self.database_url
 
 
 @cache

@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 
 from db.accounts import Account, fetch_account, set_cors_origins, set_enforce_media_auth
 from db.callbacks import set_status_callback
-from db.pool import open_pool
 from db.retention import set_retention_days
 from service.callbacks.outbox import check_target
+from service.database import open_database
 from service.encryption.registry import choose_encryption_key
 from service.settings import Settings
 
@@ -54,7 +54,7 @@ async def change_account(
     A new status callback URL goes through the same guard as an ingest's (UrlRefused); an
     encryption key must be one of the account's own (NotAccountsKey).
     """
-    async with open_pool(settings.database_url, max_size=1) as pool:
+    async with open_database(settings, max_size=1) as pool:
         account = await fetch_account(pool, account_sid)
         if account is None:
             return None

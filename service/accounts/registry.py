@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from db import accounts as rows
+from db.listing import ListFilter, list_recordings
 from db.pool import Pool
-from db.recordings import ListFilter, list_account_tombstones, list_recordings
+from db.tombstones import list_account_tombstones
 from service.accounts.auth import hash_token, new_salt, new_token
 from service.accounts.sealing import TokenSealer
 from service.operator_errors import OperatorError

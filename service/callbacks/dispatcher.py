@@ -175,8 +175,9 @@ class Dispatcher:
         while not stop.is_set():
             conn = None
             try:
+                # A session of its own: past any transaction pooler.
                 conn = await asyncpg.connect(
-                    self.settings.database_url, timeout=self.settings.database_timeout
+                    self.settings.session_database_url, timeout=self.settings.database_timeout
                 )
                 await conn.add_listener(CHANNEL, lambda *_: self._wake.set())
                 # Anything committed while no one listened is found by the next claim.
@@ -286,11 +287,18 @@ class Dispatcher:
     async def _store(self, claimed: rows.Claimed, attempt: Attempt) -> str:
         callback, lease = claimed.callback, claimed.lease
         if attempt.outcome == "delivered":
-            await rows.mark_delivered(self.pool, callback.id, attempt.status_code or 0)
+            await rows.mark_delivered(
+                self.pool, callback.account_sid, callback.id, attempt.status_code or 0
+            )
             return "delivered"
         if attempt.outcome in ("failed", "refused"):
             await rows.mark_failed(
-                self.pool, callback.id, lease, status_code=attempt.status_code, error=attempt.detail
+                self.pool,
+                callback.account_sid,
+                callback.id,
+                lease,
+                status_code=attempt.status_code,
+                error=attempt.detail,
             )
             return attempt.outcome
         at = next_attempt(
@@ -303,11 +311,17 @@ class Dispatcher:
         if at is None:
             error = f"gave up after {callback.attempts} attempts: {attempt.detail}"
             await rows.mark_failed(
-                self.pool, callback.id, lease, status_code=attempt.status_code, error=error
+                self.pool,
+                callback.account_sid,
+                callback.id,
+                lease,
+                status_code=attempt.status_code,
+                error=error,
             )
             return "expired"
         await rows.reschedule(
             self.pool,
+            callback.account_sid,
             callback.id,
             lease,
             at=at,

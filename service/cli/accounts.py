@@ -30,12 +30,12 @@ def accounts() -> None:
 @pass_settings
 def accounts_create(settings: Settings, name: str, parent_sid: str | None, as_json: bool) -> None:
     """Create an account and print its AccountSid and AuthToken (shown only now)."""
-    from db.pool import open_pool
     from service.accounts.registry import create_account
     from service.accounts.sealing import sealer_for
+    from service.database import open_database
 
     async def go() -> tuple[str, str]:
-        async with open_pool(settings.database_url, max_size=1) as pool:
+        async with open_database(settings, max_size=1) as pool:
             new = await create_account(
                 pool, name, sealer=sealer_for(settings.secret_key), parent_sid=parent_sid
             )
@@ -213,11 +213,11 @@ def accounts_set(
 def accounts_list(settings: Settings, as_json: bool) -> None:
     """List the accounts (never their tokens)."""
     from db.accounts import list_accounts
-    from db.pool import open_pool
+    from service.database import open_database
     from service.http.representations import rfc2822
 
     async def go() -> list[dict[str, Any]]:
-        async with open_pool(settings.database_url, max_size=1) as pool:
+        async with open_database(settings, max_size=1) as pool:
             found = await list_accounts(pool)
         return [
             {
@@ -261,12 +261,12 @@ def accounts_list(settings: Settings, as_json: bool) -> None:
 @pass_settings
 def accounts_rotate_token(settings: Settings, account_sid: str, as_json: bool) -> None:
     """Give the account a new AuthToken, printed only now; the old one stops working."""
-    from db.pool import open_pool
     from service.accounts.registry import rotate_token
     from service.accounts.sealing import sealer_for
+    from service.database import open_database
 
     async def go() -> str | None:
-        async with open_pool(settings.database_url, max_size=1) as pool:
+        async with open_database(settings, max_size=1) as pool:
             return await rotate_token(pool, account_sid, sealer=sealer_for(settings.secret_key))
 
     token = run(go())

@@ -26,10 +26,10 @@ def callbacks() -> None:
 def callbacks_list(settings: Settings, failed: bool, limit: int, as_json: bool) -> None:
     """The newest callbacks, newest first."""
     from db.callbacks import list_callbacks
-    from db.pool import open_pool
+    from service.database import open_database
 
     async def go() -> list[dict[str, Any]]:
-        async with open_pool(settings.database_url, max_size=1) as pool:
+        async with open_database(settings, max_size=1) as pool:
             found = await list_callbacks(pool, failed_only=failed, limit=limit)
         return [
             {
@@ -72,10 +72,10 @@ def callbacks_list(settings: Settings, failed: bool, limit: int, as_json: bool) 
 def callbacks_retry(settings: Settings, ids: tuple[int, ...]) -> None:
     """Deliver these callbacks again now, with a new retry window (failed or pending ones)."""
     from db.callbacks import fetch_callbacks, requeue
-    from db.pool import open_pool
+    from service.database import open_database
 
     async def go() -> tuple[list[int], dict[int, str]]:
-        async with open_pool(settings.database_url, max_size=1) as pool:
+        async with open_database(settings, max_size=1) as pool:
             done = await requeue(
                 pool, sorted(set(ids)), window_seconds=settings.callback_retry_window_seconds
             )

@@ -180,7 +180,7 @@ async def _mp3_media(
         raise NotFound() from exc
     except TranscoderBusy as exc:
         # Queued for the workers, so the retry the client is told to make finds it made.
-        wait = await _queue_mp3(services, recording.sid)
+        wait = await _queue_mp3(services, recording.account_sid, recording.sid)
         raise ServiceUnavailable(
             "Too many MP3s are being made; this one is queued, try again shortly",
             retry_after=wait,
@@ -229,10 +229,10 @@ async def _mix_media(
     )
 
 
-async def _queue_mp3(services: Services, sid: str) -> int:
+async def _queue_mp3(services: Services, account_sid: str, sid: str) -> int:
     """Queue the recording's MP3; seconds until it is likely made, from the queue's depth."""
     try:
-        await enqueue_mp3(services.pool, sid, request_id=request_id.get())
+        await enqueue_mp3(services.pool, account_sid, sid, request_id=request_id.get())
         depth = await queue_depth(services.pool)
     except Exception:  # the 503 stands without the estimate: PostgreSQL may be the trouble
         return 5

@@ -184,8 +184,9 @@ async def store_recording(
     # commit: the object stays, and `recordings gc` removes it only if no row ever pointed at it.
     if settings.transcode_on_ingest and encryption_details is None:
         try:
-            await queue.enqueue_mp3(services.pool, sid, request_id=request_id.get())
-            await enqueue_peaks(services.pool, sid, request_id=request_id.get())
+            account = recording.account_sid
+            await queue.enqueue_mp3(services.pool, account, sid, request_id=request_id.get())
+            await enqueue_peaks(services.pool, account, sid, request_id=request_id.get())
         except Exception as exc:
             # The recording is safe; its MP3 and peaks will be made on first request instead.
             log.warning("could not enqueue the MP3 or peaks of %s: %s", sid, exc)

@@ -27,7 +27,7 @@ import anyio
 import ffmpeg as ffmpeg_lib
 
 from db.pool import Db, Pool
-from db.recordings import Recording, fetch_recording_by_sid
+from db.recordings import Recording, fetch_recording
 from service.audio.ffmpeg import FfmpegSlots, run_ffmpeg
 from service.flights import OncePerRecording
 from service.mp3.transcoder import (
@@ -115,7 +115,7 @@ class Mixes:
             return found
         return await self._flights[kind].run(
             recording.sid,
-            lambda db: self._settled(db, recording.sid, key, kind),
+            lambda db: self._settled(db, recording, key, kind),
             lambda: self._make(recording, key, kind),
         )
 
@@ -131,8 +131,8 @@ class Mixes:
             content_type=CONTENT_TYPES[_KINDS[kind]],
         )
 
-    async def _settled(self, db: Db, sid: str, key: str, kind: MixKind) -> Mix | None:
-        if await fetch_recording_by_sid(db, sid) is None:
+    async def _settled(self, db: Db, recording: Recording, key: str, kind: MixKind) -> Mix | None:
+        if await fetch_recording(db, recording.account_sid, recording.sid) is None:
             raise RecordingGone()
         return await self._stored(key, kind)
 
@@ -165,7 +165,7 @@ class Mixes:
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         # A DELETE acknowledged while ffmpeg ran must not be followed by its audio.
-        if await fetch_recording_by_sid(self._pool, recording.sid) is None:
+        if await fetch_recording(self._pool, recording.account_sid, recording.sid) is None:
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                 await self._storage.delete_objects([key])
             raise RecordingGone()

@@ -18,7 +18,7 @@ import anyio
 import ffmpeg as ffmpeg_lib
 
 from db.pool import Db, Pool
-from db.recordings import Recording, fetch_recording_by_sid, set_mp3, set_mp3_error
+from db.recordings import Recording, fetch_recording, set_mp3, set_mp3_error
 from service.audio.ffmpeg import FfmpegSlots, run_ffmpeg
 from service.flights import OncePerRecording, Unfinished
 from service.recordings.objects import CONTENT_TYPES, file_etag, object_key
@@ -160,6 +160,7 @@ class Transcoder:
         max_waiting: int,
         tmp_dir: str | None = None,
         on_run: Callable[[float, bool], None] | None = None,
+        locks: Pool | None = None,
     ) -> None:
         self._pool = pool
         self._storage = storage
@@ -174,6 +175,7 @@ class Transcoder:
             capacity=max_processes + max_waiting,
             timeout=timeout,
             busy=TranscoderBusy,
+            locks=locks,
         )
 
     @property
@@ -208,13 +210,13 @@ class Transcoder:
             raise TranscodeFailed(recording.mp3_error, permanent=True)
         return await self._flights.run(
             recording.sid,
-            lambda db: self._current(db, recording.sid),
+            lambda db: self._current(db, recording.account_sid, recording.sid),
             lambda: self._transcode(recording),
         )
 
-    async def _current(self, db: Db, sid: str) -> Recording | LocalMp3 | None:
+    async def _current(self, db: Db, account_sid: str, sid: str) -> Recording | LocalMp3 | None:
         """The recording if its MP3 is settled (made or failed for good), else None."""
-        current = await fetch_recording_by_sid(db, sid)
+        current = await fetch_recording(db, account_sid, sid)
         if current is None:
             raise RecordingGone()
         if current.mp3_key:
@@ -254,7 +256,9 @@ class Transcoder:
                     size,
                     result.stderr,
                 )
-                await set_mp3_error(self._pool, recording.sid, _UNTRANSCODABLE)
+                await set_mp3_error(
+                    self._pool, recording.account_sid, recording.sid, _UNTRANSCODABLE
+                )
                 raise TranscodeFailed(_UNTRANSCODABLE, permanent=True, detail=result.stderr)
             self._report(elapsed, True)
             log.info(
@@ -268,7 +272,7 @@ class Transcoder:
             else:
                 etag = await anyio.to_thread.run_sync(file_etag, dst)
             # A DELETE acknowledged while ffmpeg ran must not be followed by its audio.
-            if await fetch_recording_by_sid(self._pool, recording.sid) is None:
+            if await fetch_recording(self._pool, recording.account_sid, recording.sid) is None:
                 raise RecordingGone()
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
@@ -292,6 +296,7 @@ class Transcoder:
             await self._storage.upload_file(made.mp3_key, local.path, MP3_TYPE)
             updated = await set_mp3(
                 self._pool,
+                made.account_sid,
                 made.sid,
                 key=made.mp3_key,
                 size=made.mp3_size,

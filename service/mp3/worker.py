@@ -14,11 +14,11 @@ from pgqueuer import QueueManager
 from pgqueuer.models import Job
 from pgqueuer.queries import Queries
 
-from db.recordings import fetch_recording_by_sid
+from db.recordings import fetch_recording
 from service.callbacks.dispatcher import run_callbacks
 from service.logs import new_request_id, request_id
 from service.metrics import Metrics, serve_metrics
-from service.mp3.queue import MP3_ENTRYPOINT
+from service.mp3.queue import MP3_ENTRYPOINT, parse_payload
 from service.mp3.transcoder import RecordingGone, TranscodeFailed, TranscoderBusy
 from service.peaks.jobs import PEAKS_ENTRYPOINT, make_peaks
 from service.peaks.maker import PeaksBusy
@@ -30,10 +30,10 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def make_mp3(services: Services, sid: str) -> None:
+async def make_mp3(services: Services, account_sid: str, sid: str) -> None:
     """One job: the same single-flight paths a `.mp3` request takes (its mono mix too, for a
     recording that downloads as one)."""
-    recording = await fetch_recording_by_sid(services.pool, sid)
+    recording = await fetch_recording(services.pool, account_sid, sid)
     if recording is None:
         return
     try:
@@ -51,21 +51,22 @@ async def consume(services: Services, stop: asyncio.Event, *, concurrency: int) 
     while not stop.is_set():
         conn = None
         try:
-            # LISTEN needs a connection of its own, not one from the pool.
-            conn = await asyncpg.connect(services.settings.database_url)
+            # LISTEN needs a connection of its own, not one from the pool, and a session: past
+            # any transaction pooler.
+            conn = await asyncpg.connect(services.settings.session_database_url)
             manager = QueueManager(Queries.from_asyncpg_connection(conn))
 
             @manager.entrypoint(MP3_ENTRYPOINT, accepts_context=False)
             async def mp3_job(job: Job) -> None:
                 try:
-                    await _run_job(job, lambda sid: make_mp3(services, sid))
+                    await _run_job(job, lambda account, sid: make_mp3(services, account, sid))
                 except TranscoderBusy:
                     log.warning("transcoder busy; the MP3 is made on its first request instead")
 
             @manager.entrypoint(PEAKS_ENTRYPOINT, accepts_context=False)
             async def peaks_job(job: Job) -> None:
                 try:
-                    await _run_job(job, lambda sid: make_peaks(services, sid))
+                    await _run_job(job, lambda account, sid: make_peaks(services, account, sid))
                 except PeaksBusy:
                     log.warning("ffmpeg busy; the peaks are made on their first request instead")
 
@@ -90,13 +91,16 @@ async def consume(services: Services, stop: asyncio.Event, *, concurrency: int) 
                     await conn.close()
 
 
-async def _run_job(job: Job, work: Callable[[str], Awaitable[None]]) -> None:
+async def _run_job(job: Job, work: Callable[[str, str], Awaitable[None]]) -> None:
     # The id of the ingest request that queued the job ties the logs together.
     offered = (job.headers or {}).get("request_id")
     token = request_id.set(new_request_id(offered if isinstance(offered, str) else None))
     try:
-        if job.payload:
-            await work(job.payload.decode())
+        recording = parse_payload(job.payload) if job.payload else None
+        if recording is None:
+            log.info("job %s names no account; its work waits for a request", job.id)
+            return
+        await work(*recording)
     finally:
         request_id.reset(token)
 

@@ -8,7 +8,8 @@ import logging
 from pgqueuer.queries import Queries
 
 from db.pool import Pool
-from db.recordings import fetch_recording_by_sid
+from db.recordings import fetch_recording
+from service.mp3.queue import job_payload
 from service.peaks.maker import PeaksFailed, PeaksGone
 from service.services import Services
 
@@ -16,20 +17,22 @@ log = logging.getLogger(__name__)
 PEAKS_ENTRYPOINT = "recordings.peaks"
 
 
-async def enqueue_peaks(pool: Pool, sid: str, *, request_id: str | None = None) -> None:
+async def enqueue_peaks(
+    pool: Pool, account_sid: str, sid: str, *, request_id: str | None = None
+) -> None:
     """Ask the workers for this recording's peaks; the dedupe key keeps one job per recording."""
     await Queries.from_asyncpg_pool(pool).enqueue(
         PEAKS_ENTRYPOINT,
-        sid.encode(),
+        job_payload(account_sid, sid),
         dedupe_key=f"peaks:{sid}",
         headers={"request_id": request_id} if request_id else None,
         on_conflict="skip",
     )
 
 
-async def make_peaks(services: Services, sid: str) -> None:
+async def make_peaks(services: Services, account_sid: str, sid: str) -> None:
     """One job: the path a Peaks.json request takes when it finds none."""
-    recording = await fetch_recording_by_sid(services.pool, sid)
+    recording = await fetch_recording(services.pool, account_sid, sid)
     if recording is None:
         return
     try:

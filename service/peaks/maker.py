@@ -104,6 +104,7 @@ class PeaksMaker:
         slots: FfmpegSlots,
         capacity: int,
         on_run: Callable[[float, bool], None] | None = None,
+        locks: Pool | None = None,
     ) -> None:
         self._pool = pool
         self._storage = storage
@@ -118,6 +119,7 @@ class PeaksMaker:
             capacity=capacity,
             timeout=timeout,
             busy=PeaksBusy,
+            locks=locks,
         )
 
     async def ensure_peaks(self, recording: Recording) -> StoredPeaks:
@@ -125,12 +127,12 @@ class PeaksMaker:
         if recording.encryption_details is not None:
             # Its object is ciphertext: whatever queued a job for it, ffmpeg never reads it.
             raise PeaksFailed("The recording is encrypted", permanent=True)
-        current = await self._settled(self._pool, recording.sid)
+        current = await self._settled(self._pool, recording.account_sid, recording.sid)
         if current is not None:
             return current
         return await self._flights.run(
             recording.sid,
-            lambda db: self._settled(db, recording.sid),
+            lambda db: self._settled(db, recording.account_sid, recording.sid),
             lambda: self._make(recording),
         )
 
@@ -138,9 +140,9 @@ class PeaksMaker:
         """The stored document (tens of KB: read whole)."""
         return b"".join([chunk async for chunk in self._storage.iter_object(stored.key)])
 
-    async def _settled(self, db: Db, sid: str) -> StoredPeaks | None:
+    async def _settled(self, db: Db, account_sid: str, sid: str) -> StoredPeaks | None:
         """The stored peaks if they are settled (made, or failed for good: raised), else None."""
-        state = await fetch_peaks_state(db, sid)
+        state = await fetch_peaks_state(db, account_sid, sid)
         if state is None:
             raise PeaksGone()
         if state.error is not None:
@@ -176,7 +178,7 @@ class PeaksMaker:
                 decoded.frames,
                 decoded.result.stderr,
             )
-            await set_peaks_error(self._pool, recording.sid, UNDECODABLE)
+            await set_peaks_error(self._pool, recording.account_sid, recording.sid, UNDECODABLE)
             raise PeaksFailed(UNDECODABLE, permanent=True)
         self._report(elapsed, True)
         waveform = decoded.waveform
@@ -184,7 +186,9 @@ class PeaksMaker:
         etag = f'"{hashlib.sha256(body).hexdigest()[:40]}"'
         key = object_key(self._storage, recording.account_sid, recording.sid, "peaks")
         await self._storage.put_bytes(key, body, CONTENT_TYPES["peaks"])
-        stored = await set_peaks(self._pool, recording.sid, key=key, size=len(body), etag=etag)
+        stored = await set_peaks(
+            self._pool, recording.account_sid, recording.sid, key=key, size=len(body), etag=etag
+        )
         if stored is None:
             # Deleted while we worked: take the object away again (gc would, later).
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):

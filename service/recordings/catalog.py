@@ -8,20 +8,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from db.accounts import Account
+from db.listing import Key, ListFilter, count_recordings, list_recordings, list_recordings_from
 from db.pool import Pool
-from db.recordings import (
-    Key,
-    ListFilter,
-    MediaLookup,
-    Recording,
-    count_recordings,
-    fetch_media,
-    fetch_recording,
-    list_recordings,
-    list_recordings_from,
-    mark_media_purged,
-    tombstone_recording,
-)
+from db.recordings import MediaLookup, Recording, fetch_media, fetch_recording, tombstone_recording
+from db.tombstones import mark_media_purged
 from service.errors import NotFound
 from service.recordings.cursors import Cursor, decode_page_token, encode_page_token
 from service.recordings.objects import recording_keys
@@ -196,7 +186,7 @@ async def remove_objects(
         return False
     if best_effort:
         with contextlib.suppress(Exception):
-            await mark_media_purged(pool, recording.sid)
+            await mark_media_purged(pool, recording.account_sid, recording.sid)
     else:
-        await mark_media_purged(pool, recording.sid)
+        await mark_media_purged(pool, recording.account_sid, recording.sid)
     return True

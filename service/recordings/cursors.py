@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from db.recordings import Key
+from db.listing import Key
 from service.errors import BadRequest
 
 _PREFIX = "PT"

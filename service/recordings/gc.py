@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from db.callbacks import forget_settled
 from db.ingest_keys import KEEP_FOR, forget_keys
 from db.pool import Pool
-from db.recordings import existing_sids, forget_tombstones, list_tombstones
+from db.tombstones import existing_recordings, forget_tombstones, list_tombstones
 from service.ingest.idempotency import LONGEST_INGEST
 from service.recordings.catalog import SOFT_DELETE_RETENTION, remove_objects
 from service.recordings.objects import parse_key
@@ -58,13 +58,13 @@ async def remove_orphans(pool: Pool, storage: Storage, *, grace: timedelta) -> t
     """Delete objects older than ``grace`` that no row points at; returns (scanned, removed)."""
     cutoff = datetime.now(UTC) - grace
     scanned = removed = 0
-    batch: list[tuple[StoredObject, str]] = []
+    batch: list[tuple[StoredObject, tuple[str, str]]] = []
 
     async def flush() -> int:
         if not batch:
             return 0
-        known = await existing_sids(pool, sorted({sid for _, sid in batch}))
-        doomed = [obj.key for obj, sid in batch if sid not in known]
+        known = await existing_recordings(pool, sorted({owner for _, owner in batch}))
+        doomed = [obj.key for obj, owner in batch if owner not in known]
         if doomed:
             await storage.delete_objects(doomed)
             log.info("removed %d orphaned objects", len(doomed))
@@ -78,7 +78,7 @@ async def remove_orphans(pool: Pool, storage: Storage, *, grace: timedelta) -> t
         # alone. The grace period covers uploads whose row is not inserted yet.
         if name is None or obj.last_modified > cutoff:
             continue
-        batch.append((obj, name.sid))
+        batch.append((obj, (name.account_sid, name.sid)))
         if len(batch) >= 500:
             removed += await flush()
     removed += await flush()

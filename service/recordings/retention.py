@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from db.errors import is_unavailable
+from db.listing import Key
 from db.pool import Pool
-from db.recordings import Key, Recording
+from db.recordings import Recording
 from db.retention import (
     Policy,
     claim_scheduled_pass,
@@ -175,7 +176,7 @@ class Retention:
         except StorageError as exc:
             log.warning("retention: removing %d objects failed, left for later: %s", len(keys), exc)
             return
-        await mark_all_media_purged(self.pool, [recording.sid for recording in batch])
+        await mark_all_media_purged(self.pool, [(r.account_sid, r.sid) for r in batch])
 
 
 def retention_for(services: Services) -> Retention:
@@ -193,14 +194,19 @@ def retention_for(services: Services) -> Retention:
 
 
 async def scheduled_pass(
-    retention: Retention, interval_seconds: float, stop: asyncio.Event | None = None
+    retention: Retention,
+    interval_seconds: float,
+    stop: asyncio.Event | None = None,
+    *,
+    locks: Pool | None = None,
 ) -> RetentionReport | None:
     """Run a pass if none ran in the last interval and no replica is running one; None if not.
 
     The advisory lock keeps passes of several replicas from overlapping; the schedule's row
-    keeps them to one per interval between them.
+    keeps them to one per interval between them. The lock's connection keeps its session for
+    the whole pass: one of ``locks`` (PostgreSQL itself), else of the retention's pool.
     """
-    async with retention.pool.acquire() as conn:
+    async with (locks or retention.pool).acquire() as conn:
         if not await try_lock(conn):
             return None
         try:
@@ -223,7 +229,7 @@ async def run_retention(services: Services, stop: asyncio.Event) -> None:
     interval = services.settings.retention_interval_seconds
     while not stop.is_set():
         try:
-            await scheduled_pass(retention, interval, stop)
+            await scheduled_pass(retention, interval, stop, locks=services.locks)
         except Exception as exc:
             if not (is_unavailable(exc) or isinstance(exc, StorageError)):
                 raise

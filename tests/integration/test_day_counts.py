@@ -10,7 +10,7 @@ import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from db.recordings import ListFilter, count_recordings
+from db.listing import ListFilter, count_recordings
 from devstack.servers import EmbeddedPostgres
 from tests.support.clients import new_account
 from tests.support.rows import recording_row

@@ -100,9 +100,9 @@ def test_peaks_runs_and_each_kind_of_job_have_their_own_metrics(
         async def enqueue() -> None:
             pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
             try:
-                await enqueue_mp3(pool, mp3_sid)
+                await enqueue_mp3(pool, account.sid, mp3_sid)
                 for queued in peaks_sids:
-                    await enqueue_peaks(pool, queued)
+                    await enqueue_peaks(pool, account.sid, queued)
             finally:
                 await pool.close()
 

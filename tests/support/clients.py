@@ -51,7 +51,8 @@ def new_account(dsn: str, name: str = "test", *, sealed: bool = True) -> Account
     with the tests' RECORDINGS_SECRET_KEY (``sealed=False``: as before there was one)."""
 
     async def go() -> Account:
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+        # No named prepared statements: the DSN may be the tests' PgBouncer (transaction mode).
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1, statement_cache_size=0)
         try:
             sealer = TokenSealer(SECRET_KEY) if sealed else None
             made = await create_account(pool, name, sealer=sealer)
@@ -66,7 +67,7 @@ def set_media_auth(dsn: str, account_sid: str, enforce: bool) -> None:
     """Make the account's media need its credentials (or not), as `recordings accounts set` does."""
 
     async def go() -> None:
-        conn = await asyncpg.connect(dsn)
+        conn = await asyncpg.connect(dsn, statement_cache_size=0)
         try:
             assert await set_enforce_media_auth(conn, account_sid, enforce)
         finally:
@@ -79,7 +80,7 @@ def set_cors_origins(dsn: str, account_sid: str, origins: list[str]) -> None:
     """Let these origins read the account's media with credentials."""
 
     async def go() -> None:
-        conn = await asyncpg.connect(dsn)
+        conn = await asyncpg.connect(dsn, statement_cache_size=0)
         try:
             assert await accounts.set_cors_origins(conn, account_sid, origins)
         finally:

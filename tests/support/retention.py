@@ -30,7 +30,10 @@ def make_recordings(settings: Settings, account_sid: str, dates: Sequence[dateti
         async with open_storage(storage_config(settings)) as storage:
             for row in rows:
                 await storage.put_bytes(row.wav_key, b"RIFF", "audio/x-wav")
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+        # No named prepared statements: the DSN may be the tests' PgBouncer (transaction mode).
+        pool = await asyncpg.create_pool(
+            settings.database_url, min_size=1, max_size=2, statement_cache_size=0
+        )
         try:
             for row in rows:
                 await insert_recording(pool, row)
@@ -49,7 +52,9 @@ async def add_pending_callback(pool: Any, account_sid: str, sid: str) -> None:
 
 def set_policy(settings: Settings, account_sid: str, days: int | None) -> None:
     async def go() -> None:
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
+        pool = await asyncpg.create_pool(
+            settings.database_url, min_size=1, max_size=1, statement_cache_size=0
+        )
         try:
             assert await set_retention_days(pool, account_sid, days)
         finally:

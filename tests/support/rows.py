@@ -73,13 +73,14 @@ def insert_recordings(dsn: str, rows: Sequence[Recording]) -> list[Recording]:
     """Insert ``rows`` (with their ``mp3_error``, if any) as the database returns them."""
 
     async def go() -> list[Recording]:
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+        # No named prepared statements: the DSN may be the tests' PgBouncer (transaction mode).
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, statement_cache_size=0)
         try:
             made = []
             for row in rows:
                 made.append(await insert_recording(pool, row))
                 if row.mp3_error is not None:
-                    await set_mp3_error(pool, row.sid, row.mp3_error)
+                    await set_mp3_error(pool, row.account_sid, row.sid, row.mp3_error)
             return made
         finally:
             await pool.close()
@@ -91,7 +92,7 @@ def recording_sids(dsn: str, account_sid: str) -> list[str]:
     """The SIDs of every row of the account, deleted ones included."""
 
     async def go() -> list[str]:
-        conn = await asyncpg.connect(dsn, timeout=10)
+        conn = await asyncpg.connect(dsn, timeout=10, statement_cache_size=0)
         try:
             rows = await conn.fetch(
                 "SELECT sid FROM recordings WHERE account_sid = $1", account_sid
@@ -107,7 +108,7 @@ def fetch_rows(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
     """Run one statement on the test database; fetch()'s rows."""
 
     async def go() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(dsn)
+        conn = await asyncpg.connect(dsn, statement_cache_size=0)
         try:
             return list(await conn.fetch(query, *args))
         finally:

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from db.migrations import apply_migrations
 from devstack.dev import stack_settings
+from devstack.pgbouncer import PgBouncer, running_pgbouncer
 from devstack.servers import EmbeddedPostgres, EmbeddedS3, free_port
 from service.app import create_app
 from service.http.server import server_options
@@ -29,10 +30,20 @@ from service.services import storage_config
 from service.settings import Settings, settings_env
 from storage.client import open_storage
 from tests.support.clients import INGEST_TOKEN, SECRET_KEY
+from tests.support.partitioning import partition_recordings
 from tests.support.processes import running_process
 
 # The console script of the environment the tests run in.
 RECORDINGS = str(Path(sys.executable).parent / "recordings")
+
+# TESTS_THROUGH_PGBOUNCER=1: every PostgreSQL the fixtures start gets a PgBouncer in transaction
+# mode in front, and the service's settings point at it (sessions go to PostgreSQL itself).
+THROUGH_PGBOUNCER = os.environ.get("TESTS_THROUGH_PGBOUNCER", "") not in ("", "0")
+# TESTS_RECORDINGS_PARTITIONED=1: `recordings` is hash-partitioned by account_sid in every
+# PostgreSQL the fixtures start (tests.support.partitioning).
+PARTITIONED = os.environ.get("TESTS_RECORDINGS_PARTITIONED", "") not in ("", "0")
+# The PgBouncer in front of each running PostgreSQL (by its port), in that mode.
+_bouncers: dict[int, PgBouncer] = {}
 
 
 @contextmanager
@@ -48,7 +59,17 @@ def running_postgres() -> Iterator[EmbeddedPostgres]:
         server.start()
         asyncio.run(apply_migrations(server.dsn))
         asyncio.run(install_queue(server.dsn))
-        yield server
+        if PARTITIONED:
+            asyncio.run(partition_recordings(server.dsn))
+        if not THROUGH_PGBOUNCER:
+            yield server
+            return
+        with running_pgbouncer(server) as bouncer:
+            _bouncers[server.port] = bouncer
+            try:
+                yield server
+            finally:
+                del _bouncers[server.port]
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
@@ -76,6 +97,9 @@ def make_settings(postgres: EmbeddedPostgres, s3: EmbeddedS3, **overrides: objec
         # Tests that want the worker's eager MP3s turn this on; the rest leave no queue behind.
         "transcode_on_ingest": False,
     }
+    bouncer = _bouncers.get(postgres.port)
+    if bouncer is not None:
+        values.update(database_url=bouncer.dsn, database_direct_url=postgres.dsn)
     values.update(overrides)
     return stack_settings(postgres, s3, **values)
 

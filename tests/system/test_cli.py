@@ -47,7 +47,11 @@ def test_concurrent_migrations_apply_once(
     settings: Settings, s3: EmbeddedS3, fresh_database: str
 ) -> None:
     target = settings.model_copy(
-        update={"database_url": fresh_database, "s3_bucket": "fresh-bucket"}
+        update={
+            "database_url": fresh_database,
+            "database_direct_url": None,
+            "s3_bucket": "fresh-bucket",
+        }
     )
     env = recordings_env(target)
     runs = [

@@ -86,6 +86,7 @@ def test_compose_has_no_version_key_and_the_expected_services(compose: dict[str,
     assert "version" not in compose
     assert set(compose["services"]) == {
         "postgres",
+        "pgbouncer",
         "minio",
         "migrate",
         *API_SERVICES,
@@ -113,10 +114,11 @@ def test_prometheus_scrapes_every_api_replica_and_the_worker(compose: dict[str, 
 def test_depends_on_targets_exist_with_the_right_conditions(compose: dict[str, Any]) -> None:
     services = compose["services"]
     expected = {
+        "pgbouncer": {"postgres": "service_healthy"},
         "migrate": {"postgres": "service_healthy", "minio": "service_healthy"},
-        "api1": {"migrate": "service_completed_successfully"},
-        "api2": {"migrate": "service_completed_successfully"},
-        "worker": {"migrate": "service_completed_successfully"},
+        "api1": {"migrate": "service_completed_successfully", "pgbouncer": "service_healthy"},
+        "api2": {"migrate": "service_completed_successfully", "pgbouncer": "service_healthy"},
+        "worker": {"migrate": "service_completed_successfully", "pgbouncer": "service_healthy"},
         "lb": {"api1": "service_healthy", "api2": "service_healthy"},
     }
     for name, service in services.items():
@@ -215,7 +217,8 @@ def test_the_settings_the_containers_get_are_valid(
         monkeypatch.setenv(key, value)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
 
-    db = urlsplit(settings.database_url)
+    # Sessions go to PostgreSQL itself; everything else through PgBouncer in transaction mode.
+    db = urlsplit(settings.session_database_url)
     postgres = environment_of(services["postgres"])
     assert db.scheme in ("postgresql", "postgres")
     assert db.hostname == "postgres" and db.hostname in services
@@ -223,6 +226,15 @@ def test_the_settings_the_containers_get_are_valid(
     assert db.username == postgres["POSTGRES_USER"] == example["POSTGRES_USER"]
     assert db.password == postgres["POSTGRES_PASSWORD"] == example["POSTGRES_PASSWORD"]
     assert db.path == "/" + postgres["POSTGRES_DB"]
+    pooled = urlsplit(settings.database_url)
+    bouncer = environment_of(services["pgbouncer"])
+    assert settings.database_pooled
+    assert pooled.hostname == "pgbouncer" and pooled.port == int(bouncer["LISTEN_PORT"])
+    assert (pooled.username, pooled.password) == (db.username, db.password)
+    assert pooled.path == db.path == "/" + bouncer["DB_NAME"]
+    assert bouncer["POOL_MODE"] == "transaction"
+    assert (bouncer["DB_HOST"], int(bouncer["DB_PORT"])) == ("postgres", 5432)
+    assert (bouncer["DB_USER"], bouncer["DB_PASSWORD"]) == (db.username, db.password)
 
     s3 = urlsplit(settings.s3_endpoint_url or "")
     minio = services["minio"]
@@ -339,3 +351,33 @@ def test_the_commands_used_are_real_and_documented(
     assert f"recordings {subcommand}" in documentation(), (
         f"the documentation says nothing of `recordings {subcommand}`"
     )
+
+
+def test_the_connection_budget_adds_up(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = compose["services"]
+    for name in list(os.environ):
+        if name.startswith("RECORDINGS_"):
+            monkeypatch.delenv(name)
+    for key, value in environment_of(services["api1"]).items():
+        monkeypatch.setenv(key, value)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    bouncer = environment_of(services["pgbouncer"])
+    workers = ["worker"]
+    # Clients of PgBouncer: every replica's and the worker's pool, all full at once.
+    clients = (len(API_SERVICES) + len(workers)) * settings.database_pool_size
+    assert clients <= int(bouncer["MAX_CLIENT_CONN"])
+    # Connections to PostgreSQL: PgBouncer's, each process's session pool (one per ffmpeg run
+    # and the retention pass), the worker's two LISTENs, and `recordings migrate`.
+    sessions = settings.ffmpeg_max_processes + 1
+    direct = (
+        int(bouncer["MAX_DB_CONNECTIONS"])
+        + len(API_SERVICES) * sessions
+        + len(workers) * (sessions + 2)
+        + 1
+    )
+    assert int(bouncer["DEFAULT_POOL_SIZE"]) <= int(bouncer["MAX_DB_CONNECTIONS"])
+    # PostgreSQL's default max_connections, less its 3 reserved for superusers.
+    assert "command" not in services["postgres"]
+    assert direct <= 100 - 3

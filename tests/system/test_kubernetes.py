@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 import kubernetes_validate
@@ -20,10 +21,12 @@ from service.settings import Settings
 from tests.support.deployfiles import ROOT, setting_names
 
 KUBE = ROOT / "deploy" / "kubernetes"
+PGBOUNCER = "recordings-pgbouncer"
 # The Kubernetes version the manifests are checked against (those in use are 1.30 and later).
 VERSION = "1.30.0"
 SECRETS = {
     "RECORDINGS_DATABASE_URL",
+    "RECORDINGS_DATABASE_DIRECT_URL",
     "RECORDINGS_S3_ACCESS_KEY_ID",
     "RECORDINGS_S3_SECRET_ACCESS_KEY",
     "RECORDINGS_INGEST_TOKEN",
@@ -51,11 +54,12 @@ def resources() -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def pod_specs() -> dict[str, dict[str, Any]]:
+    """The pods of the service's own image (PgBouncer's is checked on its own)."""
     made = resources()
     return {
         name: doc["spec"]["template"]["spec"]
         for (kind, name), doc in made.items()
-        if kind in ("Deployment", "Job")
+        if kind in ("Deployment", "Job") and name != PGBOUNCER
     }
 
 
@@ -175,7 +179,51 @@ def test_the_settings_given_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.retention_days is None and settings.worker_metrics_port == 9100
     assert settings.tmp_dir == "/var/tmp/recordings"
-    assert settings.secret_key is not None and "sslmode=" in settings.database_url
+    # TLS to PostgreSQL itself; PgBouncer is in the cluster, where the pool's URL points.
+    assert settings.secret_key is not None and "sslmode=" in settings.session_database_url
+    assert urlsplit(settings.database_url).hostname == PGBOUNCER
+    assert settings.database_pooled
+
+
+def test_pgbouncer_pools_transactions_and_the_budget_fits_under_max_connections(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = resources()
+    values = {**made[("ConfigMap", "recordings")]["data"]}
+    values.update(made[("Secret", "recordings")]["stringData"])
+    for key in list(os.environ):
+        if key.startswith("RECORDINGS_"):
+            monkeypatch.delenv(key)
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    bouncer = made[("Deployment", PGBOUNCER)]
+    container = bouncer["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    source = next(e for e in container["env"] if e["name"] == "DATABASE_URL")
+    assert source["valueFrom"]["secretKeyRef"] == {
+        "name": "recordings",
+        "key": "RECORDINGS_DATABASE_DIRECT_URL",
+    }
+    assert env["POOL_MODE"] == "transaction"
+    port = made[("Service", PGBOUNCER)]["spec"]["ports"][0]["port"]
+    assert urlsplit(settings.database_url).port == port == int(env["LISTEN_PORT"])
+    api_max = made[("HorizontalPodAutoscaler", "recordings-api")]["spec"]["maxReplicas"]
+    workers = made[("Deployment", "recordings-worker")]["spec"]["replicas"]
+    bouncers = bouncer["spec"]["replicas"]
+    # Every pod's pool full at once, all on one PgBouncer: still under its client limit.
+    assert (api_max + workers) * settings.database_pool_size <= int(env["MAX_CLIENT_CONN"])
+    # PostgreSQL's connections: PgBouncer's servers, each pod's session pool (one per ffmpeg run
+    # and the retention pass), the workers' two LISTENs, and the migrate Job.
+    sessions = settings.ffmpeg_max_processes + 1
+    direct = (
+        bouncers * int(env["MAX_DB_CONNECTIONS"])
+        + api_max * sessions
+        + workers * (sessions + 2)
+        + 1
+    )
+    # PostgreSQL's default max_connections (100), less the 3 reserved for superusers.
+    assert direct <= 97, direct
 
 
 def public_routes() -> set[str]:

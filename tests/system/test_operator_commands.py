@@ -40,15 +40,26 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
 
 def test_unreachable_database_is_one_line_naming_the_setting(settings: Settings) -> None:
     dead = f"postgresql://someone:s3cret@127.0.0.1:{free_port()}/nothing"
+    # No direct URL: the dead one is also where sessions (the migration lock) go.
+    gone = {"RECORDINGS_DATABASE_URL": dead, "RECORDINGS_DATABASE_DIRECT_URL": ""}
     for args in (("accounts", "list"), ("accounts", "create"), ("migrate",), ("gc",)):
-        result = run_cli(settings, *args, extra={"RECORDINGS_DATABASE_URL": dead})
+        result = run_cli(settings, *args, extra=gone)
         assert result.returncode == DATABASE_UNREACHABLE, (args, result.stderr)
         line = one_line(result)
         assert "RECORDINGS_DATABASE_URL" in line and "s3cret" not in line
-    debug = run_cli(
-        settings, "--debug", "accounts", "list", extra={"RECORDINGS_DATABASE_URL": dead}
-    )
+    debug = run_cli(settings, "--debug", "accounts", "list", extra=gone)
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+    # Behind a pooler, the line names both URLs, without their passwords.
+    pooled = run_cli(
+        settings,
+        "migrate",
+        extra={
+            "RECORDINGS_DATABASE_URL": dead,
+            "RECORDINGS_DATABASE_DIRECT_URL": dead.replace("/nothing", "/direct"),
+        },
+    )
+    line = one_line(pooled)
+    assert "RECORDINGS_DATABASE_DIRECT_URL" in line and "s3cret" not in line
 
 
 def test_unreachable_storage_is_one_line_naming_the_setting(settings: Settings) -> None:
@@ -192,7 +203,7 @@ def test_worker_serves_its_transcodes_on_its_metrics_port(
             from service.mp3.queue import enqueue_mp3
 
             async with open_pool(settings.database_url, max_size=1) as pool:
-                await enqueue_mp3(pool, sid)
+                await enqueue_mp3(pool, account.sid, sid)
 
         asyncio.run(enqueue())
         deadline = time.monotonic() + 60

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from db.recordings import ListFilter
+from db.listing import ListFilter
 from service.errors import BadRequest
 from service.faces.v2008.query import ListQuery, page_uri, parse_list_query
 from service.recordings.paging import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE

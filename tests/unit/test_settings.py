@@ -10,6 +10,7 @@ from service.settings import Settings, settings_env
 
 NON_DEFAULTS: dict[str, object] = {
     "database_url": "postgresql://u:p%40ss@127.0.0.1:6543/other",
+    "database_direct_url": "postgresql://u:p%40ss@127.0.0.1:5432/other",
     "database_pool_size": 3,
     "database_timeout": 2.5,
     "s3_endpoint_url": "http://127.0.0.1:9333",
@@ -118,3 +119,25 @@ def test_a_round_trip_changes_no_type(monkeypatch: pytest.MonkeyPatch) -> None:
     again = from_environment(settings_env(chosen), monkeypatch)
     for name in Settings.model_fields:
         assert type(getattr(again, name)) is type(getattr(chosen, name)), name
+
+
+def test_sessions_go_to_the_direct_url_else_the_database_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plain = from_environment({"RECORDINGS_DATABASE_URL": "postgresql://db/x"}, monkeypatch)
+    assert plain.session_database_url == "postgresql://db/x"
+    assert not plain.database_pooled
+    empty = from_environment(
+        {"RECORDINGS_DATABASE_URL": "postgresql://db/x", "RECORDINGS_DATABASE_DIRECT_URL": ""},
+        monkeypatch,
+    )
+    assert empty.database_direct_url is None and not empty.database_pooled
+    pooled = from_environment(
+        {
+            "RECORDINGS_DATABASE_URL": "postgresql://pgbouncer:6432/x",
+            "RECORDINGS_DATABASE_DIRECT_URL": "postgresql://db:5432/x",
+        },
+        monkeypatch,
+    )
+    assert pooled.session_database_url == "postgresql://db:5432/x"
+    assert pooled.database_pooled

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
 
-from db.recordings import ListFilter
+from db.listing import ListFilter
 from service.errors import BadRequest
 from service.http.query import day_span, parse_day, parse_int, parse_query_string
 from service.recordings.paging import MAX_PAGE, MAX_PAGE_SIZE

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from db.recordings import ListFilter
+from db.listing import ListFilter
 from service.errors import BadRequest
 from service.http.query import (
     DATE_FILTERS,

@@ -1,0 +1,136 @@
+"""Metadata GETs through PgBouncer (transaction pooling) against PostgreSQL directly, same run.
+
+bench's stack and listing data set (``--rows`` recordings, a tenth in the listing account), one
+`recordings serve` reaching PostgreSQL directly and one through Debian's PgBouncer 1.18 (its
+sessions direct, as RECORDINGS_DATABASE_DIRECT_URL says), each with the default pool of 20;
+PgBouncer has ``--server-connections`` of its own. The instance GET and the list's first page
+are loaded in turns (direct, pooled, ``--rounds`` times) and the medians compared. Target:
+through PgBouncer >= 0.9x direct.
+
+    python -m bench.pgbouncer --rows 100000 --seconds 8 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import statistics
+import tempfile
+from pathlib import Path
+
+import asyncpg
+
+from bench.dataset import load
+from bench.procs import run_client
+from bench.stack import VENV_BIN, ServerProcess, running_stack
+from devstack.pgbouncer import running_pgbouncer
+from devstack.servers import free_port
+from service.settings import settings_env
+
+TARGET = 0.9
+
+
+async def _pick(dsn: str, account: str) -> str:
+    conn = await asyncpg.connect(dsn)
+    try:
+        sid = await conn.fetchval(
+            "SELECT sid FROM recordings WHERE account_sid = $1 ORDER BY date_created DESC"
+            " OFFSET 100 LIMIT 1",
+            account,
+        )
+    finally:
+        await conn.close()
+    assert isinstance(sid, str)
+    return sid
+
+
+def _rps(url: str, headers: dict[str, str], connections: int, seconds: float) -> float:
+    answer = run_client(
+        {
+            "mode": "load",
+            "url": url,
+            "connections": connections,
+            "seconds": seconds,
+            "headers": headers,
+        }
+    )
+    bad = sum(n for status, n in answer["statuses"].items() if not str(status).startswith("2"))
+    if bad:
+        raise RuntimeError(f"{url}: {bad} answers that are not 2xx: {answer['statuses']}")
+    return float(answer["rps"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.pgbouncer", description=__doc__)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--server-connections", type=int, default=20)
+    args = parser.parse_args(argv)
+    with running_stack() as stack, tempfile.TemporaryDirectory() as work:
+        account = stack.list_account_sid
+        asyncio.run(
+            load(stack.dsn, account, total=args.rows, in_account=args.rows // 10, other_accounts=50)
+        )
+        sid = asyncio.run(_pick(stack.dsn, account))
+        pair = f"{account}:{stack.list_auth_token}".encode()
+        headers = {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+        with running_pgbouncer(stack.postgres, pool_size=args.server_connections) as bouncer:
+            servers = {}
+            for name, overrides in (
+                ("direct", {}),
+                ("pgbouncer", {"database_url": bouncer.dsn, "database_direct_url": stack.dsn}),
+            ):
+                port = free_port()
+                env = settings_env(stack.settings(**overrides))
+                servers[name] = ServerProcess(
+                    name,
+                    [
+                        str(VENV_BIN / "recordings"),
+                        "serve",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                    ],
+                    port=port,
+                    env=env,
+                    cwd=Path(work),
+                ).start()
+            try:
+                cases = {
+                    "2010 json instance GET (c=64)": (
+                        f"/2010-04-01/Accounts/{account}/Recordings/{sid}.json",
+                        64,
+                    ),
+                    "2010 list first page, 50 (c=16)": (
+                        f"/2010-04-01/Accounts/{account}/Recordings.json",
+                        16,
+                    ),
+                }
+                for case, (path, connections) in cases.items():
+                    measured: dict[str, list[float]] = {"direct": [], "pgbouncer": []}
+                    for _ in range(args.rounds):
+                        for name, server in servers.items():
+                            measured[name].append(
+                                _rps(server.base_url + path, headers, connections, args.seconds)
+                            )
+                    direct = statistics.median(measured["direct"])
+                    pooled = statistics.median(measured["pgbouncer"])
+                    print(
+                        f"{case} at {args.rows // 10:,} in account: direct {direct:.0f} rps,"
+                        f" through PgBouncer {pooled:.0f} rps: {pooled / direct:.2f}x"
+                        f" (target >= {TARGET}x; rounds: direct"
+                        f" {[round(r) for r in measured['direct']]},"
+                        f" pgbouncer {[round(r) for r in measured['pgbouncer']]})",
+                        flush=True,
+                    )
+            finally:
+                for server in servers.values():
+                    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""Shard-ready keys (migration 0013): every unique key of a per-account table leads with
+account_sid, so `recordings` can be partitioned (or distributed by Citus) by account."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+
+from db.migrations import apply_migrations, load_migrations, split_statements
+from devstack.servers import EmbeddedPostgres
+from tests.support.partitioning import is_partitioned, partition_recordings
+
+# Tables of one account's rows; `accounts` is keyed by the account's own SID.
+PER_ACCOUNT = {
+    "recordings",
+    "recording_peaks",
+    "callbacks",
+    "ingest_keys",
+    "recording_counts",
+    "recording_day_counts",
+}
+
+
+@pytest.fixture
+def fresh_database(postgres: EmbeddedPostgres) -> Iterator[str]:
+    name = "shard_" + os.urandom(4).hex()
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(postgres.dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f"CREATE DATABASE {name}"))
+    try:
+        yield postgres.dsn.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(run(f"DROP DATABASE {name} WITH (FORCE)"))
+
+
+async def _migrate_before_0013(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for migration in load_migrations():
+            if migration.version < 13:
+                async with conn.transaction():
+                    await conn.execute(migration.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        migration.version,
+                        migration.name,
+                    )
+    finally:
+        await conn.close()
+
+
+async def _unique_keys(dsn: str) -> dict[str, list[str]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT t.relname::text AS tab, ic.relname::text AS idx,"
+            " (SELECT a.attname::text FROM pg_attribute a"
+            "  WHERE a.attrelid = t.oid AND a.attnum = i.indkey[0]) AS first"
+            " FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid"
+            " JOIN pg_class ic ON ic.oid = i.indexrelid"
+            " WHERE i.indisunique AND t.relname = ANY($1::text[])",
+            sorted(PER_ACCOUNT),
+        )
+    finally:
+        await conn.close()
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        found.setdefault(row["tab"], []).append(f"{row['idx']}:{row['first']}")
+    return found
+
+
+def test_0013_makes_every_unique_key_lead_with_the_account(fresh_database: str) -> None:
+    asyncio.run(_migrate_before_0013(fresh_database))
+    before = asyncio.run(_unique_keys(fresh_database))
+    assert "recordings_pkey:sid" in before["recordings"]
+    with pytest.raises(asyncpg.FeatureNotSupportedError):
+        # What a partitioned (or distributed) table refuses: a key without the account.
+        asyncio.run(partition_recordings(fresh_database))
+    asyncio.run(apply_migrations(fresh_database))
+    after = asyncio.run(_unique_keys(fresh_database))
+    assert set(after) == PER_ACCOUNT
+    for table, keys in after.items():
+        assert all(key.endswith(":account_sid") for key in keys), (table, keys)
+    asyncio.run(partition_recordings(fresh_database))
+    assert asyncio.run(is_partitioned(fresh_database))
+
+
+def test_0013_runs_again_after_it_ran(fresh_database: str) -> None:
+    # Every statement may run again: a migration cut short is run again from its start.
+    asyncio.run(_migrate_before_0013(fresh_database))
+    asyncio.run(apply_migrations(fresh_database))
+    migration = next(m for m in load_migrations() if m.version == 13)
+
+    async def again() -> None:
+        conn = await asyncpg.connect(fresh_database)
+        try:
+            for statement in split_statements(migration.sql):
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(again())
+    keys = asyncio.run(_unique_keys(fresh_database))
+    assert "recordings_pkey:account_sid" in keys["recordings"]
