@@ -35,6 +35,9 @@ class Recording:
     conference_sid: str | None = None
     # Set on a soft-deleted recording: its metadata stays for a while, its media never does.
     deleted_at: datetime | None = None
+    # What Twilio charged, on recordings imported from it (`recordings import-twilio`).
+    price: str | None = None
+    price_unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ _COLUMNS = (
     "r.sid, r.account_sid, r.call_sid, r.duration, r.date_created, r.date_updated,"
     " r.sample_rate, r.channels, r.wav_key, r.wav_size, r.wav_etag,"
     " r.mp3_key, r.mp3_size, r.mp3_etag, r.mp3_error, r.mp3_created_at,"
-    " r.source, r.start_time, r.conference_sid, r.deleted_at"
+    " r.source, r.start_time, r.conference_sid, r.deleted_at, r.price, r.price_unit"
 )
 
 
@@ -108,6 +111,8 @@ def _recording(row: asyncpg.Record) -> Recording:
         start_time=row["start_time"],
         conference_sid=row["conference_sid"],
         deleted_at=row["deleted_at"],
+        price=row.get("price"),
+        price_unit=row.get("price_unit"),
     )
 
 

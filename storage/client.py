@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import aiohttp
 import anyio
@@ -187,9 +187,16 @@ class Storage:
 
     async def upload_file(self, key: str, path: Path, content_type: str) -> None:
         """Store a file, in parts when large, never holding more than one part in memory."""
-        size = path.stat().st_size
+        with path.open("rb") as source:
+            await self.upload_fileobj(key, source, path.stat().st_size, content_type)
+
+    async def upload_fileobj(
+        self, key: str, source: BinaryIO, size: int, content_type: str
+    ) -> None:
+        """Store ``size`` bytes of an open file from its start, as ``upload_file`` does."""
+        await anyio.to_thread.run_sync(source.seek, 0)
         async with self._slot():
-            with _translate(), path.open("rb") as source:
+            with _translate():
                 if size <= PART_SIZE:
                     await self._client.put_object(
                         Bucket=self.bucket,
@@ -274,12 +281,17 @@ class Storage:
                     for item in page.get("Contents", []):
                         yield StoredObject(item["Key"], int(item["Size"]), item["LastModified"])
 
-    async def list_unfinished_uploads(self) -> AsyncIterator[tuple[str, str, datetime]]:
-        """Multipart uploads under the prefix never completed nor aborted: (key, id, started)."""
+    async def list_unfinished_uploads(
+        self, prefix: str = ""
+    ) -> AsyncIterator[tuple[str, str, datetime]]:
+        """Multipart uploads under the configured prefix plus ``prefix`` never completed nor
+        aborted: (key, id, started)."""
         paginator = self._client.get_paginator("list_multipart_uploads")
         async with self._slot():
             with _translate():
-                async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.key("")):
+                async for page in paginator.paginate(
+                    Bucket=self.bucket, Prefix=self.key(prefix)
+                ):
                     for upload in page.get("Uploads", []):
                         yield upload["Key"], upload["UploadId"], upload["Initiated"]
 

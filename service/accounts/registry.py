@@ -20,13 +20,23 @@ class NewAccount:
 
 
 async def create_account(
-    pool: Pool, friendly_name: str = "", *, sealer: TokenSealer | None = None
+    pool: Pool,
+    friendly_name: str = "",
+    *,
+    sealer: TokenSealer | None = None,
+    sid: str | None = None,
+    auth_token: str | None = None,
 ) -> NewAccount:
     """A new account and the only copy of its AuthToken in clear; with a sealer, the token is
-    also kept encrypted so that the account's status callbacks can be signed."""
-    token = new_token()
+    also kept encrypted so that the account's status callbacks can be signed.
+
+    ``sid`` and ``auth_token`` keep an account's identity from elsewhere (an account brought
+    over from Twilio keeps its AccountSid, and its AuthToken when asked); by default both are
+    new.
+    """
+    token = auth_token or new_token()
     salt = new_salt()
-    sid = new_sid("AC")
+    sid = sid or new_sid("AC")
     account = await rows.insert_account(
         pool,
         sid=sid,

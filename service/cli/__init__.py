@@ -10,7 +10,7 @@ import importlib.util
 
 import click
 
-from service.cli import accounts, callbacks, processes, recordings
+from service.cli import accounts, callbacks, imports, processes, recordings
 from service.cli.base import Commands
 from service.settings import Settings
 
@@ -42,6 +42,7 @@ for command in (
     accounts.accounts,
     callbacks.callbacks,
     recordings.import_,
+    imports.import_twilio,
     recordings.gc,
     recordings.retention,
 ):
