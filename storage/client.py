@@ -289,9 +289,7 @@ class Storage:
         paginator = self._client.get_paginator("list_multipart_uploads")
         async with self._slot():
             with _translate():
-                async for page in paginator.paginate(
-                    Bucket=self.bucket, Prefix=self.key(prefix)
-                ):
+                async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.key(prefix)):
                     for upload in page.get("Uploads", []):
                         yield upload["Key"], upload["UploadId"], upload["Initiated"]
 

@@ -40,7 +40,7 @@ async def _follow(
     method: Literal["GET", "HEAD"],
     url: str,
     auth: tuple[str, str],
-    params: dict[str, str],
+    params: dict[str, str] | None,
 ) -> httpx.Response:
     """The answer at the end of the redirects, opened as a stream (close it)."""
     first = _origin(url)
@@ -56,8 +56,9 @@ async def _follow(
         if response.is_redirect and "location" in response.headers:
             await response.aclose()
             url = urljoin(str(response.url), response.headers["location"])
-            # The redirect's URL is complete; our parameters were for the first host.
-            params = {}
+            # The redirect's URL is complete; our parameters were for the first host. (None, not
+            # {}: httpx replaces a URL's whole query with any params given, even empty ones.)
+            params = None
             continue
         return response
     raise SourceError(f"media: more than {MAX_REDIRECTS} redirects")
