@@ -37,17 +37,20 @@ def media_params(channels: int) -> dict[str, str]:
 
 async def _follow(
     http: httpx.AsyncClient,
-    method: Literal["GET", "HEAD"],
+    method: Literal["GET"],
     url: str,
     auth: tuple[str, str],
     params: dict[str, str] | None,
+    *,
+    ranged: bool = False,
 ) -> httpx.Response:
     """The answer at the end of the redirects, opened as a stream (close it)."""
     first = _origin(url)
     for _ in range(MAX_REDIRECTS + 1):
         # Basic credentials go to the source's own host only: Twilio redirects media to a
         # storage host whose signed URLs are refused when an Authorization header comes along.
-        request = http.build_request(method, url, params=params)
+        headers = {"Range": "bytes=0-0"} if ranged else None
+        request = http.build_request(method, url, params=params, headers=headers)
         credentials = httpx.BasicAuth(*auth) if _origin(url) == first else None
         try:
             response = await http.send(request, stream=True, auth=credentials)
@@ -67,10 +70,14 @@ async def _follow(
 async def media_size(
     http: httpx.AsyncClient, url: str, auth: tuple[str, str], channels: int
 ) -> int | None:
-    """The media's size from a HEAD (for --dry-run); None when the source does not say."""
-    response = await _follow(http, "HEAD", url, auth, media_params(channels))
+    """The media's size (for --dry-run), from a GET of its first byte; None when the source
+    does not say. Not a HEAD: a storage URL signed for GET refuses any other method."""
+    response = await _follow(http, "GET", url, auth, media_params(channels), ranged=True)
     await response.aclose()
     check_status(response.status_code, response.headers, "media")
+    total = response.headers.get("content-range", "").rpartition("/")[2]
+    if response.status_code == 206 and total.isdigit():
+        return int(total)
     length = response.headers.get("content-length")
     return int(length) if length and length.isdigit() else None
 

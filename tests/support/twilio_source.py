@@ -60,6 +60,7 @@ class Faults:
     served_cuts: int = 0
     auth_refused: int = 0
     media_gets: Counter[str] = field(default_factory=Counter)
+    ranged_gets: int = 0
     requested_channels: dict[str, str | None] = field(default_factory=dict)
 
 
@@ -199,6 +200,17 @@ class StorageHost:
         if _channels(body) == 2 and requested != "2":
             body = _mono_mix(body)
         headers = [(b"content-type", b"audio/x-wav"), (b"content-length", str(len(body)).encode())]
+        if request.headers.get("range") == "bytes=0-0":
+            # What S3 answers a one-byte range: how --dry-run sizes media without fetching it.
+            self.faults.ranged_gets += 1
+            ranged = [
+                (b"content-type", b"audio/x-wav"),
+                (b"content-length", b"1"),
+                (b"content-range", f"bytes 0-0/{len(body)}".encode()),
+            ]
+            await send({"type": "http.response.start", "status": 206, "headers": ranged})
+            await send({"type": "http.response.body", "body": body[:1]})
+            return
         if request.method == "HEAD":
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": b""})

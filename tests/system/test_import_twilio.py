@@ -302,6 +302,7 @@ def test_failures_dry_run_and_delete_source(
         assert dry["copied"] == 2 and dry["bytes"] == 2 * len(noise_wav(8000))
         assert [f["sid"] for f in dry["failed"]] == [sids[0]]
         assert sum(faults.media_gets.values()) == 0
+        assert faults.ranged_gets == 2
         assert count_rows(dest.database_url, account.sid) == 0
 
         failed = import_twilio(dest, api_url, account, "--json", "--delete-source", "--yes")
