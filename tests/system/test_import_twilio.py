@@ -334,3 +334,37 @@ def test_accounts_create_keeps_a_sid_and_token(dest: Settings, dest_server: Serv
     assert "exists already" in again.stderr
     bad = run_recordings(dest, "accounts", "create", "--sid", "AC123", check=False)
     assert bad.returncode == 2
+
+
+def queued_jobs(dsn: str, sids: list[str]) -> list[tuple[str, str]]:
+    """(entrypoint, sid) of the jobs queued for these recordings."""
+
+    async def go() -> list[tuple[str, str]]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT entrypoint, payload FROM pgqueuer WHERE payload = ANY($1::bytea[])",
+                [sid.encode() for sid in sids],
+            )
+        finally:
+            await conn.close()
+        return sorted((row["entrypoint"], bytes(row["payload"]).decode()) for row in rows)
+
+    return asyncio.run(go())
+
+
+def test_derive_queues_mp3_and_peaks_and_without_it_nothing_is_queued(
+    source: ServerThread, dest: Settings, api_port: int, storage_port: int
+) -> None:
+    lazy, eager = (new_account(source.settings.database_url) for _ in range(2))
+    lazy_sids = add_recordings(source, lazy, 2)
+    eager_sids = add_recordings(source, eager, 2)
+    with hosts(source, api_port, storage_port, Faults()) as api_url:
+        assert summary_of(import_twilio(dest, api_url, lazy, "--json"))["copied"] == 2
+        assert summary_of(import_twilio(dest, api_url, eager, "--json", "--derive"))["copied"] == 2
+    assert queued_jobs(dest.database_url, lazy_sids) == []
+    assert queued_jobs(dest.database_url, eager_sids) == sorted(
+        (entrypoint, sid)
+        for sid in eager_sids
+        for entrypoint in ("recordings.mp3", "recordings.peaks")
+    )
