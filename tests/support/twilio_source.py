@@ -12,6 +12,7 @@ service and two small hosts in front of it that behave as Twilio's do:
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import re
@@ -49,6 +50,10 @@ class Faults:
     # Status and price shown for some SIDs instead of the service's own.
     statuses: dict[str, str] = field(default_factory=dict)
     prices: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Subaccounts of the account whose credentials the importer uses: AccountSid -> (its
+    # AuthToken at the source service). The parent's credentials reach their paths, as at Twilio.
+    subaccounts: dict[str, str] = field(default_factory=dict)
+    parent: tuple[str, str] | None = None
     # Media: SIDs cut short once, SIDs that answer 404, a delay before each media answer.
     cut_once: set[str] = field(default_factory=set)
     gone: set[str] = field(default_factory=set)
@@ -95,6 +100,9 @@ class ApiHost:
             location = f"{self.storage_url}/{match[1]}/{match[2]}.wav{query}"
             await Response(status_code=302, headers={"Location": location})(scope, receive, send)
             return
+        if path == "/2010-04-01/Accounts.json" and request.method == "GET":
+            await JSONResponse(self._accounts())(scope, receive, send)
+            return
         params = dict(request.query_params)
         listing = _LIST.fullmatch(path) is not None and request.method == "GET"
         if listing:
@@ -118,11 +126,7 @@ class ApiHost:
                 path,
                 params=params,
                 content=await request.body(),
-                headers={
-                    k: v
-                    for k, v in request.headers.items()
-                    if k.lower() in ("authorization", "content-type", "accept")
-                },
+                headers=self._upstream_headers(request),
             )
         body = upstream.content
         if listing and upstream.status_code == 200:
@@ -143,6 +147,41 @@ class ApiHost:
             {"type": "http.response.start", "status": upstream.status_code, "headers": headers}
         )
         await send({"type": "http.response.body", "body": body})
+
+    def _accounts(self) -> dict[str, object]:
+        """Twilio's Accounts.json page: the parent and its subaccounts."""
+        assert self.faults.parent is not None
+        sids = [self.faults.parent[0], *self.faults.subaccounts]
+        tokens = {self.faults.parent[0]: self.faults.parent[1], **self.faults.subaccounts}
+        return {
+            "accounts": [
+                {"sid": sid, "auth_token": tokens[sid], "status": "active", "friendly_name": sid}
+                for sid in sids
+            ],
+            "end": len(sids) - 1,
+            "first_page_uri": "/2010-04-01/Accounts.json?PageSize=50&Page=0",
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": 50,
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": "/2010-04-01/Accounts.json?PageSize=50&Page=0",
+        }
+
+    def _upstream_headers(self, request: Request) -> dict[str, str]:
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() in ("authorization", "content-type", "accept")
+        }
+        # The source service knows no parent accounts: a subaccount's path is reached with the
+        # subaccount's own credentials in place of the parent's.
+        match = re.match(r"/2010-04-01/Accounts/(AC[0-9a-f]{32})/", request.url.path)
+        if match and match[1] in self.faults.subaccounts:
+            token = self.faults.subaccounts[match[1]]
+            pair = base64.b64encode(f"{match[1]}:{token}".encode()).decode()
+            headers["authorization"] = f"Basic {pair}"
+        return headers
 
 
 def _mono_mix(wav_bytes: bytes) -> bytes:

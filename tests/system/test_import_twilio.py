@@ -368,3 +368,25 @@ def test_derive_queues_mp3_and_peaks_and_without_it_nothing_is_queued(
         for sid in eager_sids
         for entrypoint in ("recordings.mp3", "recordings.peaks")
     )
+
+
+def test_include_subaccounts_copies_each_into_an_account_of_its_sid(
+    source: ServerThread,
+    dest: Settings,
+    dest_server: ServerThread,
+    api_port: int,
+    storage_port: int,
+) -> None:
+    parent, child = (new_account(source.settings.database_url) for _ in range(2))
+    parent_sids = add_recordings(source, parent, 1)
+    child_sids = add_recordings(source, child, 2)
+    faults = Faults(parent=(parent.sid, parent.token), subaccounts={child.sid: child.token})
+    with hosts(source, api_port, storage_port, faults) as api_url:
+        result = import_twilio(
+            dest, api_url, parent, "--json", "--include-subaccounts", "--keep-auth-token"
+        )
+    assert result.returncode == 0, result.stderr
+    assert summary_of(result)["copied"] == 3
+    # Each account here has its own SID and (--keep-auth-token) its own source token.
+    assert {i["sid"] for i in listed(dest_server.base_url, parent)} == set(parent_sids)
+    assert {i["sid"] for i in listed(dest_server.base_url, child)} == set(child_sids)
