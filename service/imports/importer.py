@@ -130,7 +130,7 @@ class Importer:
                     if here is not None and here.deleted:
                         self.summary.skipped[DELETED_HERE] += 1
                         continue
-                    if here is not None and not (self.plan.delete_source and not self.plan.dry_run):
+                    if here is not None and not self.plan.delete_source:
                         # Its row is written only after its object is stored whole, with the
                         # size read from the source: the same SID here is the same recording.
                         self.summary.skipped[ALREADY_HERE] += 1
