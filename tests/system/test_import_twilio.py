@@ -21,8 +21,11 @@ import httpx
 import pytest
 
 from devstack.servers import EmbeddedPostgres, EmbeddedS3, free_port
+from service.recordings.objects import object_key
+from service.services import storage_config
 from service.settings import Settings
 from service.sids import new_sid
+from storage.client import open_storage
 from tests.support.clients import Account, new_account, upload
 from tests.support.stack import (
     RECORDINGS,
@@ -390,3 +393,49 @@ def test_include_subaccounts_copies_each_into_an_account_of_its_sid(
     # Each account here has its own SID and (--keep-auth-token) its own source token.
     assert {i["sid"] for i in listed(dest_server.base_url, parent)} == set(parent_sids)
     assert {i["sid"] for i in listed(dest_server.base_url, child)} == set(child_sids)
+
+
+def leave_behind(dest: Settings, account_sid: str, orphan_sid: str, upload_sid: str) -> None:
+    """What a run killed at two stages leaves: an object stored before its row could be
+    written, and a multipart upload of a large WAV begun and never completed."""
+
+    async def go() -> None:
+        async with open_storage(storage_config(dest)) as storage:
+            orphan = object_key(storage, account_sid, orphan_sid, "wav")
+            await storage.put_bytes(orphan, b"RIFF, cut short", "audio/x-wav")
+            key = object_key(storage, account_sid, upload_sid, "wav")
+            started = await storage._client.create_multipart_upload(Bucket=storage.bucket, Key=key)
+            await storage._client.upload_part(
+                Bucket=storage.bucket,
+                Key=key,
+                UploadId=started["UploadId"],
+                PartNumber=1,
+                Body=b"\0" * (5 * 1024 * 1024),
+            )
+
+    asyncio.run(go())
+
+
+def test_what_a_killed_run_leaves_at_each_stage_is_mended_by_the_next(
+    source: ServerThread,
+    dest: Settings,
+    dest_server: ServerThread,
+    api_port: int,
+    storage_port: int,
+) -> None:
+    account = new_account(source.settings.database_url)
+    small = add_recordings(source, account, 1)[0]
+    with httpx.Client(base_url=source.base_url, timeout=120) as http:
+        # Ten minutes at 8 kHz: 9.6 MB, stored in parts.
+        large = upload(http, account, noise_wav(8000 * 600, seed=5)).json()["sid"]
+    leave_behind(dest, account.sid, small, large)
+    with hosts(source, api_port, storage_port, Faults()) as api_url:
+        summary = summary_of(import_twilio(dest, api_url, account, "--json"))
+    assert summary["copied"] == 2 and summary["failed"] == []
+    for sid in (small, large):
+        assert wav_of(dest_server.base_url, account.sid, sid) == wav_of(
+            source.base_url, account.sid, sid
+        )
+    gc = run_recordings(dest, "gc", "--grace", "0")
+    assert "removed 0 orphaned objects" in gc.stdout
+    assert "aborted 0 unfinished uploads" in gc.stdout
