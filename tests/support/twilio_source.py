@@ -297,10 +297,16 @@ class AppThread:
 
 @contextmanager
 def twilio_hosts(
-    source_url: str, api_port: int, storage_port: int, faults: Faults
+    source_url: str,
+    api_port: int,
+    storage_port: int,
+    faults: Faults,
+    *,
+    storage_url: str | None = None,
 ) -> Iterator[str]:
-    """The API host (its base URL is yielded) and the storage host, both stopped afterwards."""
-    storage_url = f"http://127.0.0.1:{storage_port}"
+    """The API host (its base URL is yielded) and the storage host, both stopped afterwards;
+    media is redirected to ``storage_url`` (a proxy in front of the storage host, say)."""
+    storage_url = storage_url or f"http://127.0.0.1:{storage_port}"
     with (
         AppThread(StorageHost(source_url, faults), storage_port),
         AppThread(ApiHost(source_url, storage_url, faults), api_port) as api,

@@ -27,6 +27,7 @@ from service.settings import Settings
 from service.sids import new_sid
 from storage.client import open_storage
 from tests.support.clients import Account, new_account, upload
+from tests.support.faults import FaultProxy
 from tests.support.stack import (
     RECORDINGS,
     ServerThread,
@@ -96,8 +97,10 @@ def storage_port() -> int:
     return free_port()
 
 
-def hosts(source: ServerThread, api_port: int, storage_port: int, faults: Faults) -> Any:
-    return twilio_hosts(source.base_url, api_port, storage_port, faults)
+def hosts(
+    source: ServerThread, api_port: int, storage_port: int, faults: Faults, **options: Any
+) -> Any:
+    return twilio_hosts(source.base_url, api_port, storage_port, faults, **options)
 
 
 def add_recordings(source: ServerThread, account: Account, count: int, **query: str) -> list[str]:
@@ -439,3 +442,36 @@ def test_what_a_killed_run_leaves_at_each_stage_is_mended_by_the_next(
     gc = run_recordings(dest, "gc", "--grace", "0")
     assert "removed 0 orphaned objects" in gc.stdout
     assert "aborted 0 unfinished uploads" in gc.stdout
+
+
+def test_connections_reset_mid_list_and_mid_media_are_asked_again(
+    source: ServerThread,
+    dest: Settings,
+    dest_server: ServerThread,
+    api_port: int,
+    storage_port: int,
+) -> None:
+    """The same faults at the TCP level (tests/support/faults.py): an RST in the middle of the
+    first list page, and one in the middle of a media transfer."""
+    account = new_account(source.settings.database_url)
+    sids = add_recordings(source, account, 4)
+    faults = Faults()
+    with (
+        FaultProxy("127.0.0.1", storage_port) as storage_proxy,
+        FaultProxy("127.0.0.1", api_port) as api_proxy,
+    ):
+        storage_url = f"http://127.0.0.1:{storage_proxy.port}"
+        with hosts(source, api_port, storage_port, faults, storage_url=storage_url):
+            # Page one (three recordings of JSON) is longer than 1,500 bytes; a media file
+            # (one second at 8 kHz) than 8,000.
+            api_proxy.cut_after(1500, once=True)
+            storage_proxy.cut_after(8000, once=True)
+            api_url = f"http://127.0.0.1:{api_proxy.port}"
+            summary = summary_of(import_twilio(dest, api_url, account, "--json"))
+    assert summary["copied"] == 4 and summary["failed"] == []
+    assert api_proxy.cuts == 1 and storage_proxy.cuts == 1
+    assert sum(faults.media_gets.values()) == 5
+    for sid in sids:
+        assert wav_of(dest_server.base_url, account.sid, sid) == wav_of(
+            source.base_url, account.sid, sid
+        )
