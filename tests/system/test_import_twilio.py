@@ -4,9 +4,11 @@ Real PostgreSQL, S3 and `recordings` processes on both sides."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import pty
 import re
 import signal
 import subprocess
@@ -361,3 +363,37 @@ def test_connections_reset_mid_list_and_mid_media_are_asked_again(
         assert wav_of(dest_server.base_url, account.sid, sid) == wav_of(
             source.base_url, account.sid, sid
         )
+
+
+def test_progress_is_drawn_on_a_terminal_only(
+    source: ServerThread, dest: Settings, api_port: int, storage_port: int
+) -> None:
+    account = new_account(source.settings.database_url)
+    add_recordings(source, account, 2)
+    env = recordings_env(dest, TWILIO_ACCOUNT_SID=account.sid, TWILIO_AUTH_TOKEN=account.token)
+    with hosts(source, api_port, storage_port, Faults()) as api_url:
+        main, terminal = pty.openpty()
+        try:
+            result = subprocess.run(
+                [RECORDINGS, "import-twilio", "--api-url", api_url, "--json"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=terminal,
+                stdin=subprocess.DEVNULL,
+                timeout=120,
+                check=False,
+            )
+            os.close(terminal)
+            drawn = b""
+            with contextlib.suppress(OSError):  # EIO once everything written is read
+                while chunk := os.read(main, 65536):
+                    drawn += chunk
+        finally:
+            os.close(main)
+        # On a pipe (as in every other test here), stderr carries no progress.
+        again = import_twilio(dest, api_url, account, "--json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["copied"] == 2
+    assert b"\x1b[2K" in drawn and b"recordings/s" in drawn and b"MB/s" in drawn
+    assert again.returncode == 0 and summary_of(again)["skipped"] == 2
+    assert "recordings/s" not in again.stderr
