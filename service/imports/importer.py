@@ -93,20 +93,28 @@ class Importer:
 
     async def import_account(self, source_account: str, local_account: str) -> None:
         """Copy one source account's recordings into one local account."""
-        queue: asyncio.Queue[_Work | None] = asyncio.Queue(self.plan.concurrency * QUEUE_DEPTH)
+        # The queue itself is unbounded so that the workers' end marks never wait; ``room``
+        # bounds the work in it.
+        queue: asyncio.Queue[_Work | None] = asyncio.Queue()
+        room = asyncio.Semaphore(self.plan.concurrency * QUEUE_DEPTH)
         copy = Copy(local_account, derive=self.plan.derive, delete_source=self.plan.delete_source)
         async with asyncio.TaskGroup() as tasks:
             workers = [
-                tasks.create_task(self._work(queue, copy)) for _ in range(self.plan.concurrency)
+                tasks.create_task(self._work(queue, room, copy))
+                for _ in range(self.plan.concurrency)
             ]
             try:
-                await self._list(source_account, local_account, queue)
+                await self._list(source_account, local_account, queue, room)
             finally:
                 for _ in workers:
-                    await queue.put(None)
+                    queue.put_nowait(None)
 
     async def _list(
-        self, source_account: str, local_account: str, queue: asyncio.Queue[_Work | None]
+        self,
+        source_account: str,
+        local_account: str,
+        queue: asyncio.Queue[_Work | None],
+        room: asyncio.Semaphore,
     ) -> None:
         pages = self.source.pages(
             source_account,
@@ -135,14 +143,17 @@ class Importer:
                         # size read from the source: the same SID here is the same recording.
                         self.summary.skipped[ALREADY_HERE] += 1
                         continue
-                    await queue.put(_Work(item, here is not None))
+                    await room.acquire()
+                    queue.put_nowait(_Work(item, here is not None))
                 self._on_progress(self.summary)
         except SourceError as exc:
             self.summary.fail(source_account, f"listing stopped: {exc.reason}")
         finally:
             await pages.aclose()
 
-    async def _work(self, queue: asyncio.Queue[_Work | None], copy: Copy) -> None:
+    async def _work(
+        self, queue: asyncio.Queue[_Work | None], room: asyncio.Semaphore, copy: Copy
+    ) -> None:
         while (work := await queue.get()) is not None:
             try:
                 check_fields(work.item)
@@ -151,8 +162,15 @@ class Importer:
             except SourceError as exc:
                 self.summary.fail(work.item.sid, exc.reason)
             except (StorageError, asyncpg.PostgresError, OSError) as exc:
+                log.warning("import of %s failed: %s", work.item.sid, exc)
+                self.summary.fail(work.item.sid, f"{type(exc).__name__}: {exc}")
+            except Exception as exc:
+                # One recording that breaks something unforeseen is a failure to list and
+                # retry, not the end of a run over millions.
                 log.warning("import of %s failed", work.item.sid, exc_info=True)
                 self.summary.fail(work.item.sid, f"{type(exc).__name__}: {exc}")
+            finally:
+                room.release()
             self._on_progress(self.summary)
 
     async def _one(self, work: _Work, copy: Copy) -> None:
