@@ -10,7 +10,8 @@ same S3 server, as an operator's new deployment would be.
   whole with httpx and PUT with the project's own S3 client, ``--concurrency`` at a time (run
   before and after the import; the faster run is the baseline);
 - import: `recordings import-twilio --api-url SOURCE --concurrency N --json`, its own
-  ``seconds`` (and the process's wall time, start-up included, beside it).
+  ``seconds`` (and the process's wall time, start-up included, beside it), and its peak RSS,
+  which should not grow with ``--recordings``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import subprocess
 import tempfile
 import time
@@ -142,10 +144,13 @@ def _import(
         check=False,
     )
     wall = time.perf_counter() - started
+    # The largest resident set of the children waited for so far: the import is the only one.
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if result.returncode != 0:
         raise RuntimeError(f"import-twilio failed: {result.stderr}")
     summary: dict[str, float] = json.loads(result.stdout)
     summary["wall"] = wall
+    summary["peak_rss_mb"] = peak_kib / 1024
     return summary
 
 
@@ -192,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary['bytes'] / 1e6 / summary['seconds']:>9.1f}"
         f"   (process wall time {summary['wall']:.2f} s, start-up included)"
     )
+    print(f"import-twilio peak RSS: {summary['peak_rss_mb']:.0f} MB (flat: compare two sizes)")
     ratio = import_rate / base_rate
     print(f"ratio: {ratio:.2f} (target >= {TARGET}: {'met' if ratio >= TARGET else 'MISSED'})")
     return 0

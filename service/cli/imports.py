@@ -120,6 +120,7 @@ def import_twilio(
     Source credentials come from TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN, or with
     TWILIO_API_KEY and TWILIO_API_SECRET. Exits 1 when any recording failed.
     """
+    from service.imports.importer import Plan
     from service.imports.session import run_import
     from service.imports.source import Credentials
 
@@ -135,8 +136,6 @@ def import_twilio(
         raise click.UsageError("--keep-auth-token needs TWILIO_AUTH_TOKEN, not an API key")
     if not api_url.startswith(("http://", "https://")):
         raise click.BadParameter("an http:// or https:// URL", param_hint="--api-url")
-    from service.imports.importer import Plan
-
     plan = Plan(
         concurrency=concurrency,
         created_after=date_created_after,
