@@ -39,6 +39,9 @@ class Recording:
     # Twilio's `encryption_details` of a recording stored encrypted (its WAV object is then the
     # ciphertext): {"type": "rsa-aes", "public_key_sid", "encrypted_cek", "iv"}; None: in clear.
     encryption_details: dict[str, str] | None = None
+    # What Twilio charged, on recordings imported from it (`recordings import-twilio`).
+    price: str | None = None
+    price_unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ _COLUMNS = (
     # A recording whose platform gave no start time started when it was created (rows stored
     # before ingest filled it in included): start_time is never null.
     " r.source, coalesce(r.start_time, r.date_created) AS start_time, r.conference_sid,"
-    " r.deleted_at, r.encryption_details"
+    " r.deleted_at, r.encryption_details, r.price, r.price_unit"
 )
 
 
@@ -99,6 +102,8 @@ def _recording(row: asyncpg.Record) -> Recording:
         conference_sid=row["conference_sid"],
         deleted_at=row["deleted_at"],
         encryption_details=_details(row["encryption_details"]),
+        price=row.get("price"),
+        price_unit=row.get("price_unit"),
     )
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import aiohttp
 import anyio
@@ -205,10 +205,22 @@ class Storage:
     ) -> None:
         """Store a file, in parts when large, never holding more than one part in memory;
         ``metadata`` is kept as the object's user metadata (``head_object`` reads it)."""
-        size = path.stat().st_size
+        with path.open("rb") as source:
+            await self.upload_fileobj(key, source, path.stat().st_size, content_type, metadata)
+
+    async def upload_fileobj(
+        self,
+        key: str,
+        source: BinaryIO,
+        size: int,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        """Store ``size`` bytes of an open file from its start, as ``upload_file`` does."""
+        await anyio.to_thread.run_sync(source.seek, 0)
         extra = {"Metadata": metadata} if metadata else {}
         async with self._slot():
-            with _translate(), path.open("rb") as source:
+            with _translate():
                 if size <= PART_SIZE:
                     await self._client.put_object(
                         Bucket=self.bucket,
@@ -311,12 +323,15 @@ class Storage:
                     for item in page.get("Contents", []):
                         yield StoredObject(item["Key"], int(item["Size"]), item["LastModified"])
 
-    async def list_unfinished_uploads(self) -> AsyncIterator[tuple[str, str, datetime]]:
-        """Multipart uploads under the prefix never completed nor aborted: (key, id, started)."""
+    async def list_unfinished_uploads(
+        self, prefix: str = ""
+    ) -> AsyncIterator[tuple[str, str, datetime]]:
+        """Multipart uploads under the configured prefix plus ``prefix`` never completed nor
+        aborted: (key, id, started)."""
         paginator = self._client.get_paginator("list_multipart_uploads")
         async with self._slot():
             with _translate():
-                async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.key("")):
+                async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.key(prefix)):
                     for upload in page.get("Uploads", []):
                         yield upload["Key"], upload["UploadId"], upload["Initiated"]
 

@@ -32,11 +32,18 @@ async def create_account(
     *,
     sealer: TokenSealer | None = None,
     parent_sid: str | None = None,
+    sid: str | None = None,
+    auth_token: str | None = None,
 ) -> NewAccount:
     """A new account and the only copy of its AuthToken in clear; with a sealer, the token is
     also kept encrypted so that the account's status callbacks can be signed. With
     ``parent_sid``, a subaccount of that account (ParentRefused: unknown, closed, or itself a
-    subaccount: Twilio's tree is one level deep)."""
+    subaccount: Twilio's tree is one level deep).
+
+    ``sid`` and ``auth_token`` keep an account's identity from elsewhere (an account brought
+    over from Twilio keeps its AccountSid, and its AuthToken when asked); by default both are
+    new.
+    """
     if parent_sid is not None:
         parent = await rows.fetch_account(pool, parent_sid)
         if parent is None:
@@ -45,9 +52,9 @@ async def create_account(
             raise ParentRefused(f"{parent_sid} is a subaccount; subaccounts have none of their own")
         if parent.status == "closed":
             raise ParentRefused(f"{parent_sid} is closed")
-    token = new_token()
+    token = auth_token or new_token()
     salt = new_salt()
-    sid = new_sid("AC")
+    sid = sid or new_sid("AC")
     account = await rows.insert_account(
         pool,
         sid=sid,

@@ -20,7 +20,7 @@ import ffmpeg as ffmpeg_lib  # type: ignore[import-untyped, unused-ignore]
 
 from service.audio.ffmpeg import FfmpegSlots, run_ffmpeg
 
-__all__ = ("AudioError", "AudioInfo", "parse_pcm_wav", "prepare_wav")
+__all__ = ("AudioError", "AudioInfo", "parse_pcm_wav", "parse_pcm_wav_file", "prepare_wav")
 
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 384_000
@@ -187,6 +187,17 @@ def _in_supported_range(info: AudioInfo) -> bool:
         MIN_SAMPLE_RATE <= info.sample_rate <= MAX_SAMPLE_RATE
         and 1 <= info.channels <= MAX_CHANNELS
     )
+
+
+def parse_pcm_wav_file(f: BinaryIO, size: int) -> AudioInfo | None:
+    """``parse_pcm_wav`` of an open file of ``size`` bytes (an anonymous temporary one, say)."""
+    try:
+        info = _read_wav_structure(f, size)
+    except (OSError, struct.error):
+        return None
+    if info is None or info.data_bytes == 0 or not _in_supported_range(info):
+        return None
+    return info
 
 
 def parse_pcm_wav(path: Path) -> AudioInfo | None:

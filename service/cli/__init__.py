@@ -10,7 +10,7 @@ import importlib.util
 
 import click
 
-from service.cli import accounts, callbacks, keys, processes, recordings
+from service.cli import accounts, callbacks, imports, keys, processes, recordings
 from service.cli.base import Commands
 from service.settings import Settings
 
@@ -43,6 +43,7 @@ for command in (
     keys.keys,
     callbacks.callbacks,
     recordings.import_,
+    imports.import_twilio,
     recordings.gc,
     recordings.retention,
 ):

@@ -26,26 +26,63 @@ def accounts() -> None:
     callback=lambda _c, _p, v: None if v is None else account_sid_param(v),
     help="Make a subaccount of this account: its credentials reach the new one.",
 )
+@click.option(
+    "--sid",
+    default=None,
+    metavar="AC...",
+    help="Keep this AccountSid (an account brought over from Twilio) instead of a new one.",
+)
+@click.option(
+    "--auth-token",
+    default=None,
+    metavar="T",
+    help="Keep this AuthToken (32 hex digits, as Twilio's) instead of a new one.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_settings
-def accounts_create(settings: Settings, name: str, parent_sid: str | None, as_json: bool) -> None:
+def accounts_create(
+    settings: Settings,
+    name: str,
+    parent_sid: str | None,
+    sid: str | None,
+    auth_token: str | None,
+    as_json: bool,
+) -> None:
     """Create an account and print its AccountSid and AuthToken (shown only now)."""
+    import re
+
+    from db.accounts import fetch_account
     from service.accounts.registry import create_account
     from service.accounts.sealing import sealer_for
     from service.database import open_database
+    from service.operator_errors import OperatorError
+
+    if sid is not None:
+        account_sid_param(sid)
+    if auth_token is not None and not re.fullmatch(r"[0-9a-f]{32}", auth_token):
+        raise click.BadParameter(
+            "an AuthToken is 32 lowercase hex digits", param_hint="--auth-token"
+        )
 
     async def go() -> tuple[str, str]:
         async with open_database(settings, max_size=1) as pool:
+            if sid is not None and await fetch_account(pool, sid) is not None:
+                raise OperatorError(f"account {sid} exists already")
             new = await create_account(
-                pool, name, sealer=sealer_for(settings.secret_key), parent_sid=parent_sid
+                pool,
+                name,
+                sealer=sealer_for(settings.secret_key),
+                parent_sid=parent_sid,
+                sid=sid,
+                auth_token=auth_token,
             )
         return new.account_sid, new.auth_token
 
-    sid, token = run(go())
+    sid_made, token = run(go())
     if as_json:
-        click.echo(json.dumps({"account_sid": sid, "auth_token": token}))
+        click.echo(json.dumps({"account_sid": sid_made, "auth_token": token}))
     else:
-        click.echo(f"AccountSid: {sid}\nAuthToken:  {token}")
+        click.echo(f"AccountSid: {sid_made}\nAuthToken:  {token}")
 
 
 @accounts.command("set")

@@ -21,7 +21,7 @@ from service.encryption.cipher import CIPHERTEXT_TYPE, encrypt_file
 from service.logs import request_id
 from service.mp3 import queue
 from service.peaks.jobs import enqueue_peaks
-from service.recordings.objects import CONTENT_TYPES, digest_etag, file_etag, object_key
+from service.recordings.objects import CONTENT_TYPES, etag_of, file_etag, object_key
 from service.services import Services
 from service.sids import new_sid
 
@@ -100,7 +100,7 @@ async def ingest_file(services: Services, upload: Upload, source: Path, workdir:
             upload,
             sealed,
             measured,
-            etag=digest_etag(encrypted.sha256),
+            etag=etag_of(encrypted.sha256),
             encryption_details=encrypted.details,
         )
     finally:

@@ -60,15 +60,15 @@ def parse_key(storage: Storage, key: str) -> ObjectName | None:
     return ObjectName(match[1], match[2], kind)
 
 
-def file_etag(path: Path) -> str:
+def etag_of(sha256_hex: str) -> str:
     """A strong ETag: the first 160 bits of the SHA-256 of the stored bytes."""
+    return f'"{sha256_hex[:40]}"'
+
+
+def file_etag(path: Path) -> str:
+    """The strong ETag of a file's bytes."""
     digest = hashlib.sha256()
     with path.open("rb") as source:
         while chunk := source.read(1024 * 1024):
             digest.update(chunk)
-    return digest_etag(digest.hexdigest())
-
-
-def digest_etag(sha256_hex: str) -> str:
-    """The ETag of stored bytes whose SHA-256 (hex) is already known."""
-    return f'"{sha256_hex[:40]}"'
+    return etag_of(digest.hexdigest())

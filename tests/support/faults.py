@@ -33,6 +33,8 @@ class _Mode:
     limit: int = 0
     direction: Direction | None = None  # None: both
     delay: float = 0.0
+    # A cut that happens once: the first connection cut puts the proxy back to pass-through.
+    once: bool = False
 
 
 def _reset_socket(sock: socket.socket) -> None:
@@ -169,9 +171,12 @@ class FaultProxy:
         """Accept and hold connections open, forwarding nothing in either direction."""
         self._switch(_Mode("stall"))
 
-    def cut_after(self, n_bytes: int, direction: Direction = "to_client") -> None:
-        """On each connection, forward ``n_bytes`` more in ``direction``, then RST it."""
-        self._switch(_Mode("cut", limit=n_bytes, direction=direction))
+    def cut_after(
+        self, n_bytes: int, direction: Direction = "to_client", *, once: bool = False
+    ) -> None:
+        """On each connection, forward ``n_bytes`` more in ``direction``, then RST it; with
+        ``once``, only the first connection to get that far is cut, then everything flows."""
+        self._switch(_Mode("cut", limit=n_bytes, direction=direction, once=once))
 
     def latency(self, seconds: float, direction: Direction | None = None) -> None:
         """Forward everything, each chunk (in ``direction``, or both) ``seconds`` late."""
@@ -308,6 +313,9 @@ class FaultProxy:
                 await writer.drain()
                 if cut:
                     self.cuts += 1
+                    if mode.once:
+                        self._mode = _Mode()
+                        self._generation += 1
                     conn.abort()
                     return
             if not conn.closed and writer.can_write_eof():

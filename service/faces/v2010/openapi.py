@@ -24,8 +24,8 @@ _FIELDS: dict[str, Any] = {
     "start_time": {"type": ["string", "null"], "description": "RFC 2822, +0000"},
     "duration": {"type": "string", "pattern": "^[0-9]+$"},
     "sid": {**_SID, "pattern": "^RE[0-9a-f]{32}$"},
-    "price": {"type": "null"},
-    "price_unit": {"type": "null"},
+    "price": _NULLABLE_STRING,
+    "price_unit": _NULLABLE_STRING,
     "status": {"type": "string", "enum": ["completed", "deleted"]},
     "channels": {"type": "integer", "minimum": 1},
     "source": {

@@ -26,9 +26,9 @@ def recording_path(recording: Recording) -> str:
 
 
 def _fields(recording: Recording, uri: str) -> dict[str, Any]:
-    # Every field of twilio-oai's schema, null where this service has nothing to say (price,
-    # errors of recordings that never were). Dates are RFC 2822 in +0000: the
-    # SDKs drop any other offset and label the time UTC.
+    # Every field of twilio-oai's schema, null where this service has nothing to say (the price
+    # of a recording not imported from Twilio, encryption, errors of recordings that never
+    # were). Dates are RFC 2822 in +0000: the SDKs drop any other offset and label the time UTC.
     return {
         "account_sid": recording.account_sid,
         "api_version": API_VERSION,
@@ -39,8 +39,8 @@ def _fields(recording: Recording, uri: str) -> dict[str, Any]:
         "start_time": rfc2822(recording.start_time or recording.date_created),
         "duration": str(recording.duration),
         "sid": recording.sid,
-        "price": None,
-        "price_unit": None,
+        "price": recording.price,
+        "price_unit": recording.price_unit,
         "status": "deleted" if recording.deleted_at is not None else "completed",
         "channels": recording.channels,
         "source": recording.source,
