@@ -9,8 +9,7 @@ from pgqueuer.queries import Queries
 
 from db.pool import Pool
 from db.recordings import fetch_recording_by_sid
-from service.peaks.maker import PeaksFailed, PeaksGone
-from service.services import Services
+from service.peaks.maker import PeaksFailed, PeaksGone, PeaksMaker
 
 log = logging.getLogger(__name__)
 PEAKS_ENTRYPOINT = "recordings.peaks"
@@ -27,12 +26,12 @@ async def enqueue_peaks(pool: Pool, sid: str, *, request_id: str | None = None) 
     )
 
 
-async def make_peaks(services: Services, sid: str) -> None:
+async def make_peaks(pool: Pool, peaks: PeaksMaker, sid: str) -> None:
     """One job: the path a Peaks.json request takes when it finds none."""
-    recording = await fetch_recording_by_sid(services.pool, sid)
+    recording = await fetch_recording_by_sid(pool, sid)
     if recording is None:
         return
     try:
-        await services.peaks.ensure_peaks(recording)
+        await peaks.ensure_peaks(recording)
     except (PeaksGone, PeaksFailed) as exc:
         log.info("no peaks for %s: %s", sid, exc)
