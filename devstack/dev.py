@@ -235,7 +235,8 @@ async def _serve_with_worker(
     stop = asyncio.Event()
     async with open_services(settings, metrics) as services:
         worker = asyncio.gather(
-            consume(services, stop, concurrency=1), run_callbacks(services, stop)
+            consume(services, stop, concurrency=1),
+            run_callbacks(services.pool, settings, services.metrics, stop),
         )
         serving = asyncio.create_task(server.serve())
         try:

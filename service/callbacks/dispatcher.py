@@ -22,7 +22,6 @@ from service.callbacks.guard import Resolver, system_resolver
 from service.callbacks.outbox import next_attempt
 from service.logs import new_request_id, request_id
 from service.metrics import Metrics
-from service.services import Services
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -332,14 +331,15 @@ class Dispatcher:
 
 
 async def run_callbacks(
-    services: Services,
+    pool: Pool,
+    settings: Settings,
+    metrics: Metrics,
     stop: asyncio.Event,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     resolver: Resolver = system_resolver,
 ) -> None:
     """The worker's callback loop, until ``stop`` is set."""
-    settings = services.settings
     deliverer = Deliverer(
         allow_private=settings.webhook_allow_private,
         connect_timeout=settings.callback_connect_timeout,
@@ -349,9 +349,7 @@ async def run_callbacks(
         resolver=resolver,
     )
     try:
-        dispatcher = Dispatcher(
-            services.pool, settings, services.metrics, deliverer, sealer_for(settings.secret_key)
-        )
+        dispatcher = Dispatcher(pool, settings, metrics, deliverer, sealer_for(settings.secret_key))
         await dispatcher.run(stop)
     finally:
         await deliverer.aclose()

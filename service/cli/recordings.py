@@ -159,7 +159,10 @@ def retention(settings: Settings, account_sids: tuple[str, ...], as_json: bool) 
 
     async def go() -> RetentionReport:
         async with open_services(settings) as services:
-            return await retention_for(services).run_pass(accounts=list(account_sids) or None)
+            retention = retention_for(
+                services.pool, services.storage, services.metrics, services.settings
+            )
+            return await retention.run_pass(accounts=list(account_sids) or None)
 
     report = run(go())
     if as_json:

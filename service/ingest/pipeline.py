@@ -9,12 +9,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 import asyncpg
 
+from db.pool import Pool
 from db.public_keys import fetch_encryption_key
 from db.recordings import Recording, insert_recording
+from service.audio.ffmpeg import FfmpegSlots
 from service.audio.probe import prepare_wav
 from service.callbacks.outbox import IMPORT_FALLBACK_BASE_URL, CallbackTarget, new_callback
 from service.encryption.cipher import CIPHERTEXT_TYPE, encrypt_file
@@ -22,8 +25,9 @@ from service.logs import request_id
 from service.mp3 import queue
 from service.peaks.jobs import enqueue_peaks
 from service.recordings.objects import CONTENT_TYPES, etag_of, file_etag, object_key
-from service.services import Services
+from service.settings import Settings
 from service.sids import new_sid
+from storage.client import Storage
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,21 @@ class Upload:
     base_url: str | None = None
 
 
-async def ingest_file(services: Services, upload: Upload, source: Path, workdir: Path) -> Recording:
+class Clients(Protocol):
+    """What ingest uses of the process's long-lived clients; `Services` is one (its callers pass
+    theirs), and the pipeline never imports the composition root that builds them."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def pool(self) -> Pool: ...
+    @property
+    def storage(self) -> Storage: ...
+    @property
+    def ffmpeg_slots(self) -> FfmpegSlots: ...
+
+
+async def ingest_file(services: Clients, upload: Upload, source: Path, workdir: Path) -> Recording:
     """Store ``source`` as a new recording; the row is written only once the object is durable.
 
     Raises AudioError for input that is not usable audio; the account must exist. ``workdir``
@@ -118,7 +136,7 @@ class Measured:
 
 
 async def store_recording(
-    services: Services,
+    services: Clients,
     upload: Upload,
     path: Path,
     measured: Measured,

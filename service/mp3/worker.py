@@ -66,7 +66,12 @@ async def consume(services: Services, stop: asyncio.Event, *, concurrency: int) 
             @manager.entrypoint(PEAKS_ENTRYPOINT, accepts_context=False)
             async def peaks_job(job: Job) -> None:
                 try:
-                    await _run_job(job, lambda account, sid: make_peaks(services, account, sid))
+                    await _run_job(
+                        job,
+                        lambda account, sid: make_peaks(
+                            services.pool, services.peaks, account, sid
+                        ),
+                    )
                 except PeaksBusy:
                     log.warning("ffmpeg busy; the peaks are made on their first request instead")
 
@@ -136,5 +141,14 @@ async def run_worker(settings: Settings) -> None:
         # One failing loop ends the other and the process: a supervisor restarts it whole.
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(consume(services, stop, concurrency=settings.ffmpeg_max_processes))
-            tasks.create_task(run_callbacks(services, stop))
-            tasks.create_task(run_retention(services, stop))
+            tasks.create_task(run_callbacks(services.pool, settings, services.metrics, stop))
+            tasks.create_task(
+                run_retention(
+                    services.pool,
+                    services.storage,
+                    services.metrics,
+                    settings,
+                    stop,
+                    locks=services.locks,
+                )
+            )

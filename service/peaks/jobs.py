@@ -10,8 +10,7 @@ from pgqueuer.queries import Queries
 from db.pool import Pool
 from db.recordings import fetch_recording
 from service.mp3.queue import job_payload
-from service.peaks.maker import PeaksFailed, PeaksGone
-from service.services import Services
+from service.peaks.maker import PeaksFailed, PeaksGone, PeaksMaker
 
 log = logging.getLogger(__name__)
 PEAKS_ENTRYPOINT = "recordings.peaks"
@@ -30,12 +29,12 @@ async def enqueue_peaks(
     )
 
 
-async def make_peaks(services: Services, account_sid: str, sid: str) -> None:
+async def make_peaks(pool: Pool, peaks: PeaksMaker, account_sid: str, sid: str) -> None:
     """One job: the path a Peaks.json request takes when it finds none."""
-    recording = await fetch_recording(services.pool, account_sid, sid)
+    recording = await fetch_recording(pool, account_sid, sid)
     if recording is None:
         return
     try:
-        await services.peaks.ensure_peaks(recording)
+        await peaks.ensure_peaks(recording)
     except (PeaksGone, PeaksFailed) as exc:
         log.info("no peaks for %s: %s", sid, exc)

@@ -33,7 +33,7 @@ from db.retention import (
 from service.metrics import Metrics
 from service.recordings.gc import purge_tombstones
 from service.recordings.objects import recording_keys
-from service.services import Services
+from service.settings import Settings
 from storage.client import Storage
 from storage.errors import StorageError
 
@@ -179,13 +179,12 @@ class Retention:
         await mark_all_media_purged(self.pool, [(r.account_sid, r.sid) for r in batch])
 
 
-def retention_for(services: Services) -> Retention:
+def retention_for(pool: Pool, storage: Storage, metrics: Metrics, settings: Settings) -> Retention:
     """The service's retention, as its settings say."""
-    settings = services.settings
     return Retention(
-        services.pool,
-        services.storage,
-        services.metrics,
+        pool,
+        storage,
+        metrics,
         default_days=settings.retention_days,
         batch_size=settings.retention_batch_size,
         pause_ratio=settings.retention_pause_ratio,
@@ -222,14 +221,24 @@ async def scheduled_pass(
                 await unlock(conn)
 
 
-async def run_retention(services: Services, stop: asyncio.Event) -> None:
+async def run_retention(
+    pool: Pool,
+    storage: Storage,
+    metrics: Metrics,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    locks: Pool | None = None,
+) -> None:
     """The worker's schedule: a pass every RECORDINGS_RETENTION_INTERVAL_SECONDS, across all
-    replicas, until ``stop`` is set. PostgreSQL or S3 going away only skips a turn."""
-    retention = retention_for(services)
-    interval = services.settings.retention_interval_seconds
+    replicas, until ``stop`` is set; the pass's lock is held on a connection of ``locks``
+    (PostgreSQL itself, past any transaction pooler). PostgreSQL or S3 going away only skips a
+    turn."""
+    retention = retention_for(pool, storage, metrics, settings)
+    interval = settings.retention_interval_seconds
     while not stop.is_set():
         try:
-            await scheduled_pass(retention, interval, stop, locks=services.locks)
+            await scheduled_pass(retention, interval, stop, locks=locks)
         except Exception as exc:
             if not (is_unavailable(exc) or isinstance(exc, StorageError)):
                 raise

@@ -47,7 +47,14 @@ def dispatching(
 
     async def main() -> None:
         async with open_services(settings) as services:
-            await run_callbacks(services, stop, transport=transport, resolver=resolver)
+            await run_callbacks(
+                services.pool,
+                services.settings,
+                services.metrics,
+                stop,
+                transport=transport,
+                resolver=resolver,
+            )
 
     def run() -> None:
         try:

@@ -68,7 +68,10 @@ async def a_pass(
 ) -> RetentionReport:
     """One pass over ``accounts`` only (the session's database holds every test's accounts)."""
     async with open_services(settings) as services:
-        return await retention_for(services).run_pass(accounts=accounts, now=now)
+        retention = retention_for(
+            services.pool, services.storage, services.metrics, services.settings
+        )
+        return await retention.run_pass(accounts=accounts, now=now)
 
 
 def run_pass(

@@ -144,7 +144,12 @@ def test_replicas_share_one_pass_per_interval(settings: Settings) -> None:
     async def replicas() -> list[int]:
         stop = asyncio.Event()
         async with open_services(fast) as one, open_services(fast) as two:
-            tasks = [asyncio.create_task(run_retention(s, stop)) for s in (one, two)]
+            tasks = [
+                asyncio.create_task(
+                    run_retention(s.pool, s.storage, s.metrics, fast, stop, locks=s.locks)
+                )
+                for s in (one, two)
+            ]
             await asyncio.sleep(3.5)
             stop.set()
             await asyncio.gather(*tasks)

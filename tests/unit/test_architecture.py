@@ -1,6 +1,7 @@
 """The import graph of service/, storage/ and db/ (read with ast, nothing imported): layers point
-one way, the core never imports a face or the HTTP plumbing, faces stay apart, the dev stack
-stays out. And the tests import their helpers from tests.support, never from a conftest."""
+one way, the core never imports a face or the HTTP plumbing nor the composition root, faces stay
+apart, the dev stack stays out. And the tests import their helpers from tests.support, never
+from a conftest."""
 
 from __future__ import annotations
 
@@ -32,6 +33,19 @@ CORE = (
     "service.migrate",
 )
 FACES = "service.faces"
+# The composition root: it builds the long-lived clients and the core objects over them, so it
+# imports the core; the core is handed what it uses and never imports it back.
+COMPOSITION_ROOT = "service.services"
+# What may import it: each process's entry (the API, the worker, `recordings migrate`) and what
+# sits above the core (the commands, the HTTP plumbing, the faces).
+ABOVE_THE_ROOT = (
+    "service.app",
+    "service.mp3.worker",
+    "service.migrate",
+    "service.cli",
+    "service.http",
+    "service.faces",
+)
 # The ingest answer is the 2008 representation: its responses and its OpenAPI schemas.
 ALLOWED_FACE_IMPORTS = {
     ("service.faces.ingest", "service.faces.v2008"),
@@ -150,6 +164,12 @@ def violations(edges: list[Import]) -> list[str]:
             within(e.imported, "service.http") or within(e.imported, FACES)
         ):
             broken.append(f"{where}: the core never imports the HTTP plumbing or a face")
+        if (
+            within(e.imported, COMPOSITION_ROOT)
+            and not within(e.importer, COMPOSITION_ROOT)
+            and not any(within(e.importer, above) for above in ABOVE_THE_ROOT)
+        ):
+            broken.append(f"{where}: the core never imports the composition root")
         if within(e.importer, "service.http") and within(e.imported, FACES):
             broken.append(f"{where}: service.http never imports a face")
         importer_face, imported_face = face_of(e.importer), face_of(e.imported)
@@ -179,6 +199,7 @@ def test_the_graph_is_read(graph: list[Import]) -> None:
     assert ("service.faces.v2008.responses", "service.faces.v2008.representations") in pairs
     assert ("service.faces.ingest.openapi", "service.errors") in pairs  # from service import errors
     assert ("service.app", "service.faces.v2008") in pairs
+    assert ("service.services", "service.mp3.transcoder") in pairs
     assert len(pairs) > 100
 
 
@@ -196,6 +217,9 @@ def test_the_allowances_are_still_needed(graph: list[Import]) -> None:
     devstack = [e for e in graph if within(e.imported, "devstack")]
     assert {(e.importer, e.imported) for e in devstack} == ALLOWED_DEVSTACK_IMPORTS
     assert all(e.lazy for e in devstack)
+    root_users = {e.importer for e in graph if within(e.imported, COMPOSITION_ROOT)}
+    for above in ABOVE_THE_ROOT:
+        assert any(within(user, above) for user in root_users), f"drop {above}"
     cli = (ROOT / "service" / "cli" / "__init__.py").read_text()
     assert 'importlib.util.find_spec("devstack")' in cli
 
@@ -230,11 +254,16 @@ def test_the_checks_catch_what_they_forbid(tmp_path: Path) -> None:
             "service/cli/__init__.py": "def dev():\n    from devstack.cli import dev\n",
             "service/recordings/__init__.py": "",
             "service/recordings/gc.py": "from .. import errors\nfrom ..faces import v2008\n",
+            "service/services.py": "from service.peaks import jobs\n",
+            "service/app.py": "from service.services import open_services\n",
+            "service/peaks/__init__.py": "",
+            "service/peaks/jobs.py": "from service import services\n",
         },
     )
     edges = import_graph(tmp_path)
     assert cycles(edges) == [
         ["service.faces.health.probes", "service.faces.v2008.routes"],
+        ["service.peaks.jobs", "service.services"],
     ]
     broken = "\n".join(violations(edges))
     assert "db.rows:1 imports service.errors: db never imports service" in broken
@@ -243,12 +272,14 @@ def test_the_checks_catch_what_they_forbid(tmp_path: Path) -> None:
     assert "service.recordings.gc:2 imports service.faces.v2008: the core never" in broken
     assert "service.http.render:1 imports service.faces.v2008.routes: service.http never" in broken
     assert "service.faces.v2008.routes:1 imports service.faces.health.probes: a face" in broken
+    assert "service.peaks.jobs:1 imports service.services: the core never imports the" in broken
     assert "service.faces.health.probes:1 imports service.faces.v2008.routes: a face" in broken
     # The allowances: ingest on 2008, and the lazy `recordings dev`; relative imports resolved.
     assert "service.faces.ingest" not in broken
     assert "service.cli" not in broken
+    assert "service.app" not in broken
     assert ("service.recordings.gc", "service.errors") in {(e.importer, e.imported) for e in edges}
-    assert len(violations(edges)) == 7
+    assert len(violations(edges)) == 8
 
 
 def test_tests_import_helpers_from_support_not_from_a_conftest() -> None:
