@@ -15,7 +15,7 @@ import anyio
 import asyncpg
 
 from db.pool import Pool
-from db.public_keys import fetch_encryption_key
+from db.public_keys import PublicKey, fetch_encryption_key
 from db.recordings import Recording, insert_recording
 from service.audio.ffmpeg import FfmpegSlots
 from service.audio.probe import prepare_wav
@@ -63,6 +63,19 @@ class Upload:
     base_url: str | None = None
 
 
+@dataclass(frozen=True)
+class Sealing:
+    """How an account stores its new recordings, as read when an upload began: encrypted with
+    ``key``, or in the clear (None)."""
+
+    key: PublicKey | None
+
+
+async def sealing_of(db: Pool, account_sid: str) -> Sealing:
+    """The account's rule for new recordings, read now."""
+    return Sealing(await fetch_encryption_key(db, account_sid))
+
+
 class Clients(Protocol):
     """What ingest uses of the process's long-lived clients; `Services` is one (its callers pass
     theirs), and the pipeline never imports the composition root that builds them."""
@@ -77,12 +90,20 @@ class Clients(Protocol):
     def ffmpeg_slots(self) -> FfmpegSlots: ...
 
 
-async def ingest_file(services: Clients, upload: Upload, source: Path, workdir: Path) -> Recording:
+async def ingest_file(
+    services: Clients,
+    upload: Upload,
+    source: Path,
+    workdir: Path,
+    *,
+    sealing: Sealing | None = None,
+) -> Recording:
     """Store ``source`` as a new recording; the row is written only once the object is durable.
 
     Raises AudioError for input that is not usable audio; the account must exist. ``workdir``
     takes the normalised WAV when the upload needs one, and the ciphertext when the account
     encrypts its recordings: the plaintext is measured here, and only the ciphertext is stored.
+    ``sealing`` is the account's rule as the caller read it before the body (read here if None).
     """
     settings = services.settings
     wav, info = await prepare_wav(
@@ -96,7 +117,9 @@ async def ingest_file(services: Clients, upload: Upload, source: Path, workdir: 
     measured = Measured(
         duration=info.whole_seconds, sample_rate=info.sample_rate, channels=info.channels
     )
-    key = await fetch_encryption_key(services.pool, upload.account_sid)
+    if sealing is None:
+        sealing = await sealing_of(services.pool, upload.account_sid)
+    key = sealing.key
     if key is None:
         return await store_recording(services, upload, wav, measured)
     # A name of its own: callers may share one workdir between ingests.

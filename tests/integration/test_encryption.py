@@ -20,6 +20,7 @@ from db.recordings import Recording
 from devstack.demo import write_demo_wav
 from devstack.servers import EmbeddedS3
 from service.ingest.pipeline import Measured, Upload, store_recording
+from service.mp3.queue import job_payload
 from service.services import open_services, storage_config
 from service.settings import Settings
 from service.sids import new_sid
@@ -174,18 +175,17 @@ def test_no_mp3_or_peaks_job_is_queued(
     with serving(eager) as http:
         sealed = upload(http, account, demo_wav).json()["sid"]
         plain = upload(http, clear, demo_wav).json()["sid"]
+    payloads = [job_payload(account.sid, sealed), job_payload(clear.sid, plain)]
     try:
         queued = fetch_rows(
             settings.database_url,
-            "SELECT convert_from(payload, 'UTF8') AS sid, entrypoint FROM pgqueuer"
-            " WHERE payload = ANY($1::bytea[])",
-            [sealed.encode(), plain.encode()],
+            "SELECT split_part(convert_from(payload, 'UTF8'), '/', 2) AS sid, entrypoint"
+            " FROM pgqueuer WHERE payload = ANY($1::bytea[])",
+            payloads,
         )
     finally:
         fetch_rows(
-            settings.database_url,
-            "DELETE FROM pgqueuer WHERE payload = ANY($1::bytea[])",
-            [sealed.encode(), plain.encode()],
+            settings.database_url, "DELETE FROM pgqueuer WHERE payload = ANY($1::bytea[])", payloads
         )
     assert sorted(row["entrypoint"] for row in queued if row["sid"] == plain) == [
         "recordings.mp3",

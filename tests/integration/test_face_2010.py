@@ -154,7 +154,8 @@ def test_rows_stored_without_a_start_time_show_their_creation(
     assert [r["start_time"] for r in listed["recordings"] if r["sid"] == row.sid] == [
         body["date_created"]
     ]
-    page = client.get(f"{base2010(account)}/Recordings/{row.sid}.html")
+    # The page shows StartTime to the account's own credentials (not to the public).
+    page = client.get(f"{base2010(account)}/Recordings/{row.sid}.html", auth=account.auth)
     assert page.status_code == 200
     assert "<dt>Started</dt><dd>2012-05-06 07:08:09 UTC</dd>" in page.text
 

@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from service.app import create_app
+from service.mp3.queue import job_payload
 from service.services import storage_config
 from service.settings import Settings
 from service.sids import new_sid
@@ -369,6 +370,6 @@ def test_a_full_transcoder_queues_the_mp3_and_says_when_to_come_back(
     queued = fetch_rows(
         settings.database_url,
         "SELECT count(*) AS n FROM pgqueuer WHERE entrypoint = 'recordings.mp3' AND payload = $1",
-        second.encode(),
+        job_payload(account.sid, second),
     )
     assert queued[0]["n"] == 1

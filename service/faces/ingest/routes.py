@@ -37,7 +37,14 @@ from service.http.deps import ServicesDep
 from service.http.disconnects import unless_disconnected
 from service.http.query import parse_query_string
 from service.ingest import idempotency
-from service.ingest.pipeline import DEFAULT_SOURCE, SOURCES, Upload, ingest_file
+from service.ingest.pipeline import (
+    DEFAULT_SOURCE,
+    SOURCES,
+    Sealing,
+    Upload,
+    ingest_file,
+    sealing_of,
+)
 from service.services import Services
 from service.settings import Settings
 from service.sids import is_account_sid, is_call_sid, is_conference_sid
@@ -165,6 +172,8 @@ async def ingest_recording(
     key = idempotency.check_key(offered_key) if offered_key is not None else None
     if await fetch_account(services.pool, account_sid) is None:
         raise NotFound("Unknown AccountSid")
+    # Before the body: what the ingest asks of PostgreSQL once the audio is in is the INSERT.
+    sealing = await sealing_of(services.pool, account_sid)
 
     with tempfile.TemporaryDirectory(prefix="ingest-", dir=settings.tmp_dir) as tmp:
         workdir = Path(tmp)
@@ -173,7 +182,7 @@ async def ingest_recording(
         if size == 0:
             raise BadRequest("The request body is empty: send the audio as the body")
         if key is None:
-            recording = await _ingest(services, request, upload, source, workdir)
+            recording = await _ingest(services, request, upload, source, workdir, sealing)
             return render_recording(recording, fmt, status_code=201)
         first = await idempotency.claim(
             services.pool,
@@ -190,7 +199,7 @@ async def ingest_recording(
                 headers={"Idempotent-Replayed": "true"},
             )
         try:
-            recording = await _ingest(services, request, upload, source, workdir)
+            recording = await _ingest(services, request, upload, source, workdir, sealing)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await idempotency.release(services.pool, account_sid, key)
@@ -206,12 +215,19 @@ async def ingest_recording(
 
 
 async def _ingest(
-    services: Services, request: Request, upload: Upload, source: Path, workdir: Path
+    services: Services,
+    request: Request,
+    upload: Upload,
+    source: Path,
+    workdir: Path,
+    sealing: Sealing,
 ) -> Recording:
     """The recording ``source`` makes, or the service's error for why not."""
     try:
         # A platform that gave up waiting retries: finishing this one would store it twice.
-        return await unless_disconnected(request, ingest_file(services, upload, source, workdir))
+        return await unless_disconnected(
+            request, ingest_file(services, upload, source, workdir, sealing=sealing)
+        )
     except AudioError as exc:
         log.warning("rejected upload for %s: %s (%s)", upload.account_sid, exc.message, exc.detail)
         raise UnprocessableAudio(exc.message) from exc
