@@ -59,6 +59,20 @@ def test_twilio_node_lists_pages_filters_fetches_and_deletes(
         sid[n] for n, _ in sorted(moments.items(), key=lambda item: item[1], reverse=True)
     ]
     foreign = upload(client, settings, other_account, demo_wav).json()["sid"]
+    # A conference of the other account: its list is left out of this account's listings.
+    room = new_sid("CF")
+    older, newer = (
+        upload(
+            client,
+            settings,
+            other_account,
+            demo_wav,
+            date_created=moment,
+            ConferenceSid=room,
+            Source="Conference",
+        ).json()["sid"]
+        for moment in ("2018-06-01T00:00:00Z", "2018-06-02T00:00:00Z")
+    )
     d1, d2a, d2b, d3, c1, c2, x = (sid[n] for n in ("d1", "d2a", "d2b", "d3", "c1", "c2", "x"))
 
     out = run_node(
@@ -74,6 +88,14 @@ def test_twilio_node_lists_pages_filters_fetches_and_deletes(
             "deleteSid": d1,
             "foreignSid": foreign,
             "otherAccountSid": other_account.sid,
+            "conference": {
+                "accountSid": other_account.sid,
+                "authToken": other_account.token,
+                "conferenceSid": room,
+                "otherConferenceSid": new_sid("CF"),
+                "fetchSid": newer,
+                "after": "2018-06-02T00:00:00Z",
+            },
         },
     )
     assert out["listAll"] == newest_first
@@ -100,7 +122,8 @@ def test_twilio_node_lists_pages_filters_fetches_and_deletes(
         "conferenceSid": None,
         "dateCreated": "2019-05-02T00:00:00.000Z",
         "dateUpdated": "2019-05-02T00:00:00.000Z",
-        "startTime": None,
+        # No StartTime was given: the recording started when it was created.
+        "startTime": "2019-05-02T00:00:00.000Z",
         "duration": "3",
         "sid": c2,
         "price": None,
@@ -129,6 +152,23 @@ def test_twilio_node_lists_pages_filters_fetches_and_deletes(
     assert out["foreign"] == {"status": 404, "code": 20404}
     assert out["otherAccount"] == {"status": 403, "code": 20403}
     assert out["badPageSize"] == {"status": 400, "code": 20001}
+    conference = out["conference"]
+    assert conference["list"] == [newer, older]
+    assert conference["paged"] == [newer, older]
+    assert conference["after"] == [newer]
+    assert conference["fetch"] == {
+        "sid": newer,
+        "conferenceSid": room,
+        "source": "Conference",
+        "channels": 1,
+        "uri": f"/2010-04-01/Accounts/{other_account.sid}/Conferences/{room}/Recordings/{newer}.json",
+        "dateCreated": "2018-06-02T00:00:00.000Z",
+        "startTime": "2018-06-02T00:00:00.000Z",
+    }
+    assert conference["elsewhere"] == {"status": 404, "code": 20404}
+    assert conference["removed"] is True
+    assert conference["fetchAfterDelete"] == {"status": 404, "code": 20404}
+    assert conference["listAfterDelete"] == [older]
     # The media behind the media_url node read: the uploaded bytes, and an MP3 beside them.
     media = httpx.get(out["fetch"]["mediaUrl"])
     assert media.status_code == 200 and media.content == demo_wav
