@@ -11,19 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from starlette.routing import BaseRoute, Match
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.http.routes import routes_in_order
 
 
 def answers_head_itself(routes: Iterable[BaseRoute], scope: Scope) -> bool:
-    """Whether the route chosen for a GET of this path takes HEAD (or no route takes the GET)."""
+    """Whether the route chosen for a GET of this path, or a HEAD route of the same path beside
+    it, takes HEAD (or no route takes the GET)."""
     as_get = dict(scope, method="GET")
-    for route in routes_in_order(routes):
+    ordered = list(routes_in_order(routes))
+    for route in ordered:
         match, _ = route.matches(as_get)
         if match is Match.FULL:
-            return "HEAD" in (route.methods or ())
+            path = getattr(route, "path", None)
+            # A HEAD route of the GET's own path answers differently on purpose (media in
+            # accel mode: the headers without sending nginx to storage).
+            return any(
+                getattr(other, "path", None) == path and "HEAD" in (other.methods or ())
+                for other in ordered
+                if isinstance(other, (APIRoute, Route))
+            )
     return True
 
 

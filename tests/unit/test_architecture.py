@@ -36,12 +36,14 @@ FACES = "service.faces"
 # The composition root: it builds the long-lived clients and the core objects over them, so it
 # imports the core; the core is handed what it uses and never imports it back.
 COMPOSITION_ROOT = "service.services"
-# What may import it: each process's entry (the API, the worker, `recordings migrate`) and what
-# sits above the core (the commands, the HTTP plumbing, the faces).
+# What may import it: each process's entry (the API, the worker, `recordings migrate`, the
+# Twilio importer's run, which opens its own clients as the worker does) and what sits above the
+# core (the commands, the HTTP plumbing, the faces).
 ABOVE_THE_ROOT = (
     "service.app",
     "service.mp3.worker",
     "service.migrate",
+    "service.imports",
     "service.cli",
     "service.http",
     "service.faces",
