@@ -8,7 +8,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +19,9 @@ import ffmpeg as ffmpeg_lib
 
 from db.pool import Db, Pool
 from db.recordings import Recording, fetch_recording, set_mp3, set_mp3_error
-from service.audio.ffmpeg import FfmpegSlots, run_ffmpeg
+from service.audio.ffmpeg import FfmpegResult, FfmpegSlots, run_ffmpeg
 from service.flights import OncePerRecording, Unfinished
+from service.peaks.tap import PeaksTap
 from service.recordings.objects import CONTENT_TYPES, file_etag, object_key
 from storage.client import Storage
 
@@ -35,6 +36,8 @@ _LOCK_CLASS = 0x4D503320  # "MP3 "
 # An MP3 up to this size (8 minutes of telephone audio) is hashed on the event loop: a couple
 # of milliseconds, less than a worker thread's round trip on the way to the first answer.
 _INLINE_HASH_BYTES = 2 * 1024 * 1024
+# Stores the peaks a run read through its tap (service.peaks.maker.PeaksMaker.store_tapped).
+PeaksStore = Callable[[Recording, PeaksTap, FfmpegResult, float], Awaitable[object]]
 
 
 class TranscodeFailed(Exception):
@@ -145,6 +148,16 @@ def mp3_args(ffmpeg: str, dst: Path, fmt: Mp3Format) -> list[str]:
     return cast(list[str], node.compile(cmd=ffmpeg))
 
 
+def mp3_and_peaks_args(ffmpeg: str, dst: Path, fmt: Mp3Format, peaks: PeaksTap) -> list[str]:
+    """``mp3_args`` with the decoded audio split in ffmpeg's filtergraph: one branch encoded
+    to the MP3, the other reduced to peaks (printed on stdout), so the WAV is decoded once."""
+    args = mp3_args(ffmpeg, dst, fmt)
+    # mp3_args maps the input's first audio stream; the split's first branch takes its place.
+    at = args.index("-map")
+    graph = f"[0:a:0]asplit=2[mp3][peaks];{peaks.branch('peaks')}"
+    return [*args[:at], "-filter_complex", graph, "-map", "[mp3]", *args[at + 2 :]]
+
+
 class Transcoder:
     """Makes MP3s: single-flight in this process, one ffmpeg per recording across processes."""
 
@@ -182,9 +195,17 @@ class Transcoder:
     def inflight(self) -> int:
         return self._flights.inflight
 
-    async def ensure_mp3(self, recording: Recording) -> Recording:
-        """The recording with its MP3 cached, making it (or waiting for it) when missing."""
-        made = await self._made(recording)
+    async def ensure_mp3(
+        self,
+        recording: Recording,
+        *,
+        peaks: PeaksTap | None = None,
+        store_peaks: PeaksStore | None = None,
+    ) -> Recording:
+        """The recording with its MP3 cached, making it (or waiting for it) when missing; a run
+        started here with ``peaks`` also makes the peaks from the same decode and hands them
+        to ``store_peaks``."""
+        made = await self._made(recording, peaks, store_peaks)
         if isinstance(made, LocalMp3):
             return await asyncio.shield(made.stored)
         return made
@@ -200,7 +221,12 @@ class Transcoder:
             return await asyncio.shield(made.stored)  # stored, and its file already gone
         return made
 
-    async def _made(self, recording: Recording) -> Recording | LocalMp3:
+    async def _made(
+        self,
+        recording: Recording,
+        peaks: PeaksTap | None = None,
+        store_peaks: PeaksStore | None = None,
+    ) -> Recording | LocalMp3:
         if recording.mp3_key:
             return recording
         if recording.encryption_details is not None:
@@ -211,7 +237,7 @@ class Transcoder:
         return await self._flights.run(
             recording.sid,
             lambda db: self._current(db, recording.account_sid, recording.sid),
-            lambda: self._transcode(recording),
+            lambda: self._transcode(recording, peaks, store_peaks),
         )
 
     async def _current(self, db: Db, account_sid: str, sid: str) -> Recording | LocalMp3 | None:
@@ -225,18 +251,18 @@ class Transcoder:
             raise TranscodeFailed(current.mp3_error, permanent=True)
         return None
 
-    async def _transcode(self, recording: Recording) -> Unfinished[Recording | LocalMp3]:
+    async def _transcode(
+        self,
+        recording: Recording,
+        peaks: PeaksTap | None = None,
+        store_peaks: PeaksStore | None = None,
+    ) -> Unfinished[Recording | LocalMp3]:
         fmt = mp3_format(recording.sample_rate, recording.channels)
         started = asyncio.get_running_loop().time()
         directory = Path(tempfile.mkdtemp(prefix="mp3-", dir=self._tmp_dir))
         try:
             dst = directory / "out.mp3"
-            # The WAV is opened by the feeder, so the storage round trip overlaps ffmpeg's start.
-            result = await run_ffmpeg(
-                mp3_args(self._ffmpeg(), dst, fmt),
-                self._storage.iter_object(recording.wav_key),
-                timeout=self._timeout,
-            )
+            result = await self._run(recording, dst, fmt, peaks, store_peaks, started)
             elapsed = asyncio.get_running_loop().time() - started
             if result.returncode is None:
                 self._report(elapsed, False)
@@ -287,6 +313,42 @@ class Transcoder:
         local = LocalMp3(made, dst, directory)
         # Callers may serve the file now; the flight stores it before it lets go of the lock.
         return Unfinished(local, self._store(local))
+
+    async def _run(
+        self,
+        recording: Recording,
+        dst: Path,
+        fmt: Mp3Format,
+        peaks: PeaksTap | None,
+        store_peaks: PeaksStore | None,
+        started: float,
+    ) -> FfmpegResult:
+        """ffmpeg's run making the MP3 at ``dst``, and the peaks too when there is a tap."""
+        # The WAV is opened by the feeder, so the storage round trip overlaps ffmpeg's start.
+        if peaks is None or store_peaks is None:
+            return await run_ffmpeg(
+                mp3_args(self._ffmpeg(), dst, fmt),
+                self._storage.iter_object(recording.wav_key),
+                timeout=self._timeout,
+            )
+        result = await run_ffmpeg(
+            mp3_and_peaks_args(self._ffmpeg(), dst, fmt, peaks),
+            self._storage.iter_object(recording.wav_key),
+            timeout=self._timeout,
+            output=peaks.feed,
+        )
+        if not result.ok:
+            # An ffmpeg without the filters the split needs would otherwise fail every MP3:
+            # the MP3 alone is tried as before, and the peaks are left to their own run.
+            log.warning("MP3 and peaks in one run failed on %s: %s", recording.sid, result.stderr)
+            dst.unlink(missing_ok=True)
+            return await self._run(recording, dst, fmt, None, None, started)
+        seconds = asyncio.get_running_loop().time() - started
+        try:
+            await store_peaks(recording, peaks, result, seconds)
+        except Exception as exc:  # the MP3 stands; the peaks job or a request makes them
+            log.warning("storing the peaks of %s made with its MP3 failed: %r", recording.sid, exc)
+        return result
 
     async def _store(self, local: LocalMp3) -> None:
         """Upload the made MP3 and record it; ``local.stored`` tells how that went."""

@@ -20,7 +20,7 @@ from service.logs import new_request_id, request_id
 from service.metrics import Metrics, serve_metrics
 from service.mp3.queue import MP3_ENTRYPOINT, parse_payload
 from service.mp3.transcoder import RecordingGone, TranscodeFailed, TranscoderBusy
-from service.peaks.jobs import PEAKS_ENTRYPOINT, make_peaks
+from service.peaks.jobs import PEAKS_ENTRYPOINT, ensure_mp3_and_peaks, make_peaks
 from service.peaks.maker import PeaksBusy
 from service.recordings.channels import mixed_to_mono
 from service.recordings.retention import run_retention
@@ -32,12 +32,12 @@ log = logging.getLogger(__name__)
 
 async def make_mp3(services: Services, account_sid: str, sid: str) -> None:
     """One job: the same single-flight paths a `.mp3` request takes (its mono mix too, for a
-    recording that downloads as one)."""
+    recording that downloads as one); peaks not made yet are made from the same decode."""
     recording = await fetch_recording(services.pool, account_sid, sid)
     if recording is None:
         return
     try:
-        await services.transcoder.ensure_mp3(recording)
+        await ensure_mp3_and_peaks(services.transcoder, services.peaks, recording)
         if mixed_to_mono(recording, None):
             # What a conference recording's .mp3 serves unless both channels are asked for.
             await services.mixes.mono(recording, "mp3")
@@ -69,7 +69,7 @@ async def consume(services: Services, stop: asyncio.Event, *, concurrency: int) 
                     await _run_job(
                         job,
                         lambda account, sid: make_peaks(
-                            services.pool, services.peaks, account, sid
+                            services.pool, services.peaks, services.transcoder, account, sid
                         ),
                     )
                 except PeaksBusy:

@@ -22,6 +22,7 @@ from db.recordings import Recording
 from service.audio.ffmpeg import FfmpegResult, FfmpegSlots, run_ffmpeg
 from service.flights import OncePerRecording
 from service.peaks.reducer import PeakReducer
+from service.peaks.tap import PeaksTap
 from service.peaks.waveform import Waveform, samples_per_pixel
 from service.recordings.objects import CONTENT_TYPES, object_key
 from storage.client import Storage
@@ -181,7 +182,41 @@ class PeaksMaker:
             await set_peaks_error(self._pool, recording.account_sid, recording.sid, UNDECODABLE)
             raise PeaksFailed(UNDECODABLE, permanent=True)
         self._report(elapsed, True)
-        waveform = decoded.waveform
+        return await self._store(recording, decoded.waveform, elapsed)
+
+    async def tap(self, recording: Recording) -> PeaksTap | None:
+        """A tap for another run's decode (the MP3's) to make these peaks with; None when they
+        are made, failed for good, or cannot be (an encrypted or deleted recording)."""
+        if recording.encryption_details is not None:
+            return None
+        try:
+            if await self._settled(self._pool, recording.account_sid, recording.sid) is not None:
+                return None
+        except (PeaksGone, PeaksFailed):
+            return None
+        expected = recording.duration * recording.sample_rate
+        return PeaksTap(
+            channels=recording.channels,
+            sample_rate=recording.sample_rate,
+            samples_per_pixel=samples_per_pixel(recording.sample_rate, expected),
+        )
+
+    async def store_tapped(
+        self, recording: Recording, tap: PeaksTap, result: FfmpegResult, seconds: float
+    ) -> StoredPeaks | None:
+        """Store what ``tap`` read from a run that ended with ``result``, unless another run
+        stored them first; None when they are not usable (a peaks run then decides)."""
+        waveform = tap.finish()
+        expected = recording.duration * recording.sample_rate
+        short = tap.frames < max(expected - 1.5 * recording.sample_rate, 0.5 * expected)
+        if not result.ok or tap.malformed or tap.frames == 0 or short:
+            return None
+        if (current := await self._settled(self._pool, recording.account_sid, recording.sid)) is not None:
+            return current
+        self._report(seconds, True)
+        return await self._store(recording, waveform, seconds)
+
+    async def _store(self, recording: Recording, waveform: Waveform, elapsed: float) -> StoredPeaks:
         body = waveform.to_json(16)
         etag = f'"{hashlib.sha256(body).hexdigest()[:40]}"'
         key = object_key(self._storage, recording.account_sid, recording.sid, "peaks")

@@ -38,6 +38,11 @@ class CountingFfmpeg:
     def mp3_runs(self) -> int:
         return sum("libmp3lame" in line for line in self.log.read_text().splitlines())
 
+    def mp3_and_peaks_runs(self) -> int:
+        """One decode for both: the MP3's run with the peaks' branch in its filtergraph."""
+        lines = self.log.read_text().splitlines()
+        return sum("libmp3lame" in line and "astats" in line for line in lines)
+
     def peaks_runs(self) -> int:
         """Decodes to raw PCM on stdout: only the peaks write to pipe:1."""
         return sum("pipe:1" in line for line in self.log.read_text().splitlines())

@@ -1,0 +1,133 @@
+"""The MP3 and the peaks of a new recording from one decode: the worker's two jobs make both
+in one ffmpeg run, and the peaks that run reads are the ones a decode of their own gives."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.audio.ffmpeg import run_ffmpeg
+from service.mp3.transcoder import mp3_and_peaks_args, mp3_format
+from service.mp3.worker import make_mp3
+from service.peaks.jobs import make_peaks
+from service.peaks.maker import decode_peaks
+from service.peaks.tap import PeaksTap
+from service.peaks.waveform import samples_per_pixel
+from service.services import open_services
+from service.settings import Settings
+from tests.support.clients import Account, uploaded_sid
+from tests.support.ffmpeg import CountingFfmpeg
+from tests.support.peaks import reference_peaks, stretches_wav
+from tests.support.rows import fetch_rows
+from tests.support.wavs import chunk, fmt_pcm, riff
+
+
+def noise_wav(rate: int, channels: int, seconds: float, *, bits: int = 16) -> bytes:
+    """Loud and quiet noise, so every pixel has extremes of its own."""
+    rng = random.Random(rate * channels + bits)
+    frames = int(rate * seconds)
+    top = (1 << (bits - 1)) - 1
+    values = []
+    for i in range(frames * channels):
+        scale = top if (i // (rate * channels // 3)) % 2 == 0 else top // 50
+        values.append(rng.randint(-scale - 1, scale))
+    width = bits // 8
+    if bits == 8:
+        body = bytes(v + 128 for v in values)
+    else:
+        body = b"".join(v.to_bytes(width, "little", signed=True) for v in values)
+    return riff(chunk(b"fmt ", fmt_pcm(rate, channels, bits)), chunk(b"data", body))
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "bits", "seconds"),
+    [(8000, 1, 16, 7.3), (16000, 2, 16, 3.1), (8000, 1, 24, 2.0), (8000, 1, 8, 2.5)],
+)
+def test_the_split_run_reads_the_peaks_a_decode_of_their_own_gives(
+    settings: Settings, tmp_path: Path, rate: int, channels: int, bits: int, seconds: float
+) -> None:
+    wav = tmp_path / "in.wav"
+    wav.write_bytes(noise_wav(rate, channels, seconds, bits=bits))
+    expected = int(rate * seconds)
+    ffmpeg = settings.ffmpeg_path
+
+    async def go() -> None:
+        alone = await decode_peaks(
+            ffmpeg,
+            wav,
+            channels=channels,
+            sample_rate=rate,
+            expected_frames=expected,
+            timeout=60,
+        )
+        assert alone.result.ok, alone.result.stderr
+        spp = samples_per_pixel(rate, expected)
+        tap = PeaksTap(channels=channels, sample_rate=rate, samples_per_pixel=spp)
+        dst = tmp_path / "out.mp3"
+        args = mp3_and_peaks_args(ffmpeg, dst, mp3_format(rate, channels), tap)
+        result = await run_ffmpeg(args, wav, timeout=60, output=tap.feed)
+        assert result.ok, result.stderr
+        waveform = tap.finish()
+        assert not tap.malformed
+        assert tap.frames == alone.frames == expected
+        assert waveform == alone.waveform
+        assert dst.stat().st_size > 0
+
+    asyncio.run(go())
+
+
+def test_the_worker_makes_both_from_one_ffmpeg_run(
+    client: httpx.Client,
+    settings: Settings,
+    account: Account,
+    counting_ffmpeg: CountingFfmpeg,
+) -> None:
+    wav, samples = stretches_wav([(2, [0]), (3, [20000]), (2, [0]), (3, [5000])])
+    sid = uploaded_sid(client, account, wav)
+    counted = settings.model_copy(update={"ffmpeg": str(counting_ffmpeg.path)})
+
+    async def jobs() -> None:
+        async with open_services(counted) as services:
+            # Both jobs are queued by an ingest and usually taken in one batch.
+            await asyncio.gather(make_mp3(services, sid), make_peaks(services, sid))
+
+    asyncio.run(jobs())
+    assert counting_ffmpeg.mp3_and_peaks_runs() == 1
+    assert counting_ffmpeg.mp3_runs() == 1 and counting_ffmpeg.peaks_runs() == 0
+    (row,) = fetch_rows(
+        settings.database_url,
+        "SELECT r.mp3_key, p.peaks_key FROM recordings r"
+        " JOIN recording_peaks p ON p.sid = r.sid WHERE r.sid = $1",
+        sid,
+    )
+    assert row["mp3_key"] and row["peaks_key"]
+    doc = client.get(f"/2010-04-01/Accounts/{account.sid}/Recordings/{sid}/Peaks.json").json()
+    assert doc["data"] == reference_peaks(samples, 1, doc["samples_per_pixel"])
+    mp3 = client.get(f"/2010-04-01/Accounts/{account.sid}/Recordings/{sid}.mp3")
+    assert mp3.status_code == 200 and mp3.headers["content-type"] == "audio/mpeg"
+    assert counting_ffmpeg.mp3_runs() == 1, "the API served the worker's MP3"
+
+
+def test_a_peaks_job_alone_still_decodes_when_the_mp3_is_made(
+    client: httpx.Client,
+    settings: Settings,
+    account: Account,
+    counting_ffmpeg: CountingFfmpeg,
+) -> None:
+    wav, samples = stretches_wav([(1, [3000]), (1, [0])])
+    sid = uploaded_sid(client, account, wav)
+    assert client.get(f"/2010-04-01/Accounts/{account.sid}/Recordings/{sid}.mp3").status_code == 200
+    counted = settings.model_copy(update={"ffmpeg": str(counting_ffmpeg.path)})
+
+    async def job() -> None:
+        async with open_services(counted) as services:
+            await make_peaks(services, sid)
+
+    asyncio.run(job())
+    assert counting_ffmpeg.peaks_runs() == 1 and counting_ffmpeg.mp3_runs() == 0
+    doc = client.get(f"/2010-04-01/Accounts/{account.sid}/Recordings/{sid}/Peaks.json").json()
+    assert doc["data"] == reference_peaks(samples, 1, doc["samples_per_pixel"])
