@@ -337,6 +337,8 @@ class Transcoder:
             timeout=self._timeout,
             output=peaks.feed,
         )
+        if result.returncode is None:
+            return result  # timed out: the MP3's rule applies, and the peaks job decides alone
         if not result.ok:
             # An ffmpeg without the filters the split needs would otherwise fail every MP3:
             # the MP3 alone is tried as before, and the peaks are left to their own run.

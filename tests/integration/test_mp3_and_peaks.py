@@ -131,3 +131,35 @@ def test_a_peaks_job_alone_still_decodes_when_the_mp3_is_made(
     assert counting_ffmpeg.peaks_runs() == 1 and counting_ffmpeg.mp3_runs() == 0
     doc = client.get(f"/2010-04-01/Accounts/{account.sid}/Recordings/{sid}/Peaks.json").json()
     assert doc["data"] == reference_peaks(samples, 1, doc["samples_per_pixel"])
+
+
+def test_an_ffmpeg_that_cannot_split_still_makes_both(
+    client: httpx.Client, settings: Settings, account: Account, tmp_path: Path
+) -> None:
+    # An ffmpeg without astats (a build of its own) fails the split run at once.
+    wrapper = tmp_path / "ffmpeg"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *astats*) echo "No such filter: astats" >&2; exit 1;; esac\n'
+        f'exec {settings.ffmpeg_path} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    wav, samples = stretches_wav([(1, [7000]), (1, [0])])
+    sid = uploaded_sid(client, account, wav)
+    limited = settings.model_copy(update={"ffmpeg": str(wrapper)})
+
+    async def jobs() -> None:
+        async with open_services(limited) as services:
+            await make_mp3(services, sid)
+            await make_peaks(services, sid)
+
+    asyncio.run(jobs())
+    (row,) = fetch_rows(
+        settings.database_url,
+        "SELECT r.mp3_key, r.mp3_error, p.peaks_key FROM recordings r"
+        " JOIN recording_peaks p ON p.sid = r.sid WHERE r.sid = $1",
+        sid,
+    )
+    assert row["mp3_key"] and row["mp3_error"] is None and row["peaks_key"]
+    doc = client.get(f"/2010-04-01/Accounts/{account.sid}/Recordings/{sid}/Peaks.json").json()
+    assert doc["data"] == reference_peaks(samples, 1, doc["samples_per_pixel"])
