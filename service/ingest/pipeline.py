@@ -97,6 +97,7 @@ async def ingest_file(
     workdir: Path,
     *,
     sealing: Sealing | None = None,
+    sha256: str | None = None,
 ) -> Recording:
     """Store ``source`` as a new recording; the row is written only once the object is durable.
 
@@ -104,6 +105,7 @@ async def ingest_file(
     takes the normalised WAV when the upload needs one, and the ciphertext when the account
     encrypts its recordings: the plaintext is measured here, and only the ciphertext is stored.
     ``sealing`` is the account's rule as the caller read it before the body (read here if None).
+    ``sha256`` (hex) is the source's digest when it was taken as the upload was received.
     """
     settings = services.settings
     wav, info = await prepare_wav(
@@ -121,7 +123,9 @@ async def ingest_file(
         sealing = await sealing_of(services.pool, upload.account_sid)
     key = sealing.key
     if key is None:
-        return await store_recording(services, upload, wav, measured)
+        # A WAV stored as it came has the digest taken while it was received: one read less.
+        known = etag_of(sha256) if sha256 is not None and wav == source else None
+        return await store_recording(services, upload, wav, measured, etag=known)
     # A name of its own: callers may share one workdir between ingests.
     sealed = workdir / f"sealed-{uuid.uuid4().hex}"
     try:

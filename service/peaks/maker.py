@@ -211,7 +211,9 @@ class PeaksMaker:
         short = tap.frames < max(expected - 1.5 * recording.sample_rate, 0.5 * expected)
         if not result.ok or tap.malformed or tap.frames == 0 or short:
             return None
-        if (current := await self._settled(self._pool, recording.account_sid, recording.sid)) is not None:
+        if (
+            current := await self._settled(self._pool, recording.account_sid, recording.sid)
+        ) is not None:
             return current
         self._report(seconds, True)
         return await self._store(recording, waveform, seconds)

@@ -182,7 +182,7 @@ async def ingest_recording(
         if size == 0:
             raise BadRequest("The request body is empty: send the audio as the body")
         if key is None:
-            recording = await _ingest(services, request, upload, source, workdir, sealing)
+            recording = await _ingest(services, request, upload, source, workdir, sealing, digest)
             return render_recording(recording, fmt, status_code=201)
         first = await idempotency.claim(
             services.pool,
@@ -199,7 +199,7 @@ async def ingest_recording(
                 headers={"Idempotent-Replayed": "true"},
             )
         try:
-            recording = await _ingest(services, request, upload, source, workdir, sealing)
+            recording = await _ingest(services, request, upload, source, workdir, sealing, digest)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await idempotency.release(services.pool, account_sid, key)
@@ -221,13 +221,14 @@ async def _ingest(
     source: Path,
     workdir: Path,
     sealing: Sealing,
+    digest: bytes,
 ) -> Recording:
-    """The recording ``source`` makes, or the service's error for why not."""
+    """The recording ``source`` (whose SHA-256 is ``digest``) makes, or the service's error for
+    why not."""
+    making = ingest_file(services, upload, source, workdir, sealing=sealing, sha256=digest.hex())
     try:
         # A platform that gave up waiting retries: finishing this one would store it twice.
-        return await unless_disconnected(
-            request, ingest_file(services, upload, source, workdir, sealing=sealing)
-        )
+        return await unless_disconnected(request, making)
     except AudioError as exc:
         log.warning("rejected upload for %s: %s (%s)", upload.account_sid, exc.message, exc.detail)
         raise UnprocessableAudio(exc.message) from exc
