@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import socket
 from pathlib import Path
 
 import httpx
 import pytest
 
+import service.ingest.pipeline
 from devstack.servers import EmbeddedPostgres, EmbeddedS3
 from service.settings import Settings
 from service.sids import new_sid
 from tests.support.clients import INGEST_TOKEN, Account, Ingest, new_account, upload
 from tests.support.ffmpeg import generate, sine
 from tests.support.rawhttp import raw_request
-from tests.support.rows import recording_sids
+from tests.support.rows import fetch_rows, recording_sids
 from tests.support.stack import ServerThread, make_settings
 
 
@@ -168,3 +170,24 @@ def test_ingest_beyond_the_upload_limit_is_413_with_no_row_and_no_spool_left(
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:300]
     assert recording_sids(settings.database_url, account.sid) == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_wav_stored_as_it_came_is_not_read_again_for_its_etag(
+    client: httpx.Client,
+    settings: Settings,
+    account: Account,
+    demo_wav: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The digest taken while the body was spooled is the stored bytes' digest already.
+    reads: list[Path] = []
+    real = service.ingest.pipeline.file_etag
+    monkeypatch.setattr(
+        service.ingest.pipeline, "file_etag", lambda path: reads.append(path) or real(path)
+    )
+    sid = upload(client, account, demo_wav).json()["sid"]
+    (row,) = fetch_rows(
+        settings.database_url, "SELECT wav_etag FROM recordings WHERE sid = $1", sid
+    )
+    assert row["wav_etag"] == f'"{hashlib.sha256(demo_wav).hexdigest()[:40]}"'
+    assert reads == []
