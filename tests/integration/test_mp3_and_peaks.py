@@ -17,7 +17,7 @@ from service.peaks.jobs import make_peaks
 from service.peaks.maker import decode_peaks
 from service.peaks.tap import PeaksTap
 from service.peaks.waveform import samples_per_pixel
-from service.services import open_services
+from service.services import Services, open_services
 from service.settings import Settings
 from tests.support.clients import Account, uploaded_sid
 from tests.support.ffmpeg import CountingFfmpeg
@@ -80,6 +80,11 @@ def test_the_split_run_reads_the_peaks_a_decode_of_their_own_gives(
     asyncio.run(go())
 
 
+async def peaks_job(services: Services, account_sid: str, sid: str) -> None:
+    """The worker's peaks job, with what the worker hands it."""
+    await make_peaks(services.pool, services.peaks, services.transcoder, account_sid, sid)
+
+
 def test_the_worker_makes_both_from_one_ffmpeg_run(
     client: httpx.Client,
     settings: Settings,
@@ -93,7 +98,9 @@ def test_the_worker_makes_both_from_one_ffmpeg_run(
     async def jobs() -> None:
         async with open_services(counted) as services:
             # Both jobs are queued by an ingest and usually taken in one batch.
-            await asyncio.gather(make_mp3(services, sid), make_peaks(services, sid))
+            await asyncio.gather(
+                make_mp3(services, account.sid, sid), peaks_job(services, account.sid, sid)
+            )
 
     asyncio.run(jobs())
     assert counting_ffmpeg.mp3_and_peaks_runs() == 1
@@ -125,7 +132,7 @@ def test_a_peaks_job_alone_still_decodes_when_the_mp3_is_made(
 
     async def job() -> None:
         async with open_services(counted) as services:
-            await make_peaks(services, sid)
+            await peaks_job(services, account.sid, sid)
 
     asyncio.run(job())
     assert counting_ffmpeg.peaks_runs() == 1 and counting_ffmpeg.mp3_runs() == 0
@@ -150,8 +157,8 @@ def test_an_ffmpeg_that_cannot_split_still_makes_both(
 
     async def jobs() -> None:
         async with open_services(limited) as services:
-            await make_mp3(services, sid)
-            await make_peaks(services, sid)
+            await make_mp3(services, account.sid, sid)
+            await peaks_job(services, account.sid, sid)
 
     asyncio.run(jobs())
     (row,) = fetch_rows(
