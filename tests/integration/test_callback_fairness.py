@@ -8,35 +8,21 @@ callback is delivered before any attempt at a silent receiver has ended)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
 from devstack.servers import EmbeddedPostgres
 from service.settings import Settings
-from tests.support.callbacks import callback_rows, dispatching, end_pending_callbacks, one_callback
+from tests.support.callbacks import callback_rows, dispatching, one_callback
 from tests.support.clients import Account, new_account, upload
 from tests.support.receivers import Receiver, wait_until
-from tests.support.stack import ServerThread
 
-
-@pytest.fixture(scope="module")
-def cb_server(cb_settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(cb_settings) as running:
-        yield running
+pytestmark = pytest.mark.usefixtures("cb_clean")
 
 
 @pytest.fixture
-def http(cb_server: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=cb_server.base_url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers(cb_postgres: EmbeddedPostgres) -> Iterator[None]:
-    yield
-    end_pending_callbacks(cb_postgres.dsn)
+def http(cb_http: httpx.Client) -> httpx.Client:
+    return cb_http
 
 
 def _queue(http: httpx.Client, account: Account, wav: bytes, url: str) -> str:

@@ -19,7 +19,7 @@ import pytest
 from devstack.servers import EmbeddedPostgres, EmbeddedS3, free_port
 from service.operator_errors import NOT_FOUND
 from service.settings import Settings
-from tests.support.callbacks import FAST, dispatching, end_pending_callbacks, one_callback
+from tests.support.callbacks import FAST, dispatching, one_callback
 from tests.support.clients import Account, new_account, upload
 from tests.support.processes import running_process
 from tests.support.receivers import Receiver, wait_until
@@ -33,6 +33,8 @@ from tests.support.stack import (
     serving,
 )
 
+pytestmark = pytest.mark.usefixtures("cb_clean")
+
 
 @pytest.fixture(scope="module")
 def http(cb_settings: Settings) -> Iterator[httpx.Client]:
@@ -41,17 +43,6 @@ def http(cb_settings: Settings) -> Iterator[httpx.Client]:
         httpx.Client(base_url=server.base_url, timeout=30) as client,
     ):
         yield client
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers(cb_postgres: EmbeddedPostgres) -> Iterator[None]:
-    yield
-    end_pending_callbacks(cb_postgres.dsn)
-
-
-@pytest.fixture
-def acct(cb_postgres: EmbeddedPostgres) -> Account:
-    return new_account(cb_postgres.dsn)
 
 
 def ingest_with(http: httpx.Client, account: Account, wav: bytes, url: str) -> str:

@@ -7,43 +7,24 @@ from __future__ import annotations
 
 import logging
 import logging.config
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from devstack.servers import EmbeddedPostgres
 from service.logs import logging_config
 from service.settings import Settings
-from tests.support.callbacks import callback_rows, dispatching, end_pending_callbacks, one_callback
-from tests.support.clients import Account, new_account, upload
+from tests.support.callbacks import callback_rows, dispatching, one_callback
+from tests.support.clients import Account, upload
 from tests.support.node import install_twilio_node, node_validates
 from tests.support.receivers import Receiver, wait_until
-from tests.support.stack import ServerThread
 
-
-@pytest.fixture(scope="module")
-def cb_server(cb_settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(cb_settings) as running:
-        yield running
+pytestmark = pytest.mark.usefixtures("cb_clean")
 
 
 @pytest.fixture
-def http(cb_server: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=cb_server.base_url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers(cb_postgres: EmbeddedPostgres) -> Iterator[None]:
-    yield
-    end_pending_callbacks(cb_postgres.dsn)
-
-
-@pytest.fixture
-def acct(cb_postgres: EmbeddedPostgres) -> Account:
-    return new_account(cb_postgres.dsn)
+def http(cb_http: httpx.Client) -> httpx.Client:
+    return cb_http
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ database, and no other module's rows should reach these receivers (nor theirs th
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -20,7 +19,6 @@ from service.settings import Settings
 from tests.support.callbacks import (
     callback_rows,
     dispatching,
-    end_pending_callbacks,
     one_callback,
 )
 from tests.support.clients import Account, new_account, upload
@@ -31,28 +29,12 @@ from tests.support.stack import (
     run_recordings,
 )
 
-
-@pytest.fixture(scope="module")
-def cb_server(cb_settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(cb_settings) as running:
-        yield running
+pytestmark = pytest.mark.usefixtures("cb_clean")
 
 
 @pytest.fixture
-def http(cb_server: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=cb_server.base_url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers(cb_postgres: EmbeddedPostgres) -> Iterator[None]:
-    yield
-    end_pending_callbacks(cb_postgres.dsn)
-
-
-@pytest.fixture
-def acct(cb_postgres: EmbeddedPostgres) -> Account:
-    return new_account(cb_postgres.dsn)
+def http(cb_http: httpx.Client) -> httpx.Client:
+    return cb_http
 
 
 def ingest(
