@@ -4,7 +4,6 @@ account_sid, so `recordings` can be partitioned (or distributed by Citus) by acc
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 
 import asyncpg
@@ -13,6 +12,7 @@ import pytest
 from db.migrations import apply_migrations, load_migrations, split_statements
 from devstack.servers import EmbeddedPostgres
 from tests.support.partitioning import is_partitioned, partition_recordings
+from tests.support.stack import new_database
 
 # Tables of one account's rows; `accounts` is keyed by the account's own SID.
 PER_ACCOUNT = {
@@ -27,20 +27,8 @@ PER_ACCOUNT = {
 
 @pytest.fixture
 def fresh_database(postgres: EmbeddedPostgres) -> Iterator[str]:
-    name = "shard_" + os.urandom(4).hex()
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(postgres.dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f"CREATE DATABASE {name}"))
-    try:
-        yield postgres.dsn.rsplit("/", 1)[0] + "/" + name
-    finally:
-        asyncio.run(run(f"DROP DATABASE {name} WITH (FORCE)"))
+    with new_database(postgres, "shard") as dsn:
+        yield dsn
 
 
 async def _migrate_before_0013(dsn: str) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
+import asyncpg
 import httpx
 import uvicorn
 from fastapi import FastAPI
@@ -221,3 +222,22 @@ def recordings_replicas(
             replicas.enter_context(recordings_serve(env, directory / f"serve{i}.log"))
             for i in range(count)
         ]
+
+
+@contextmanager
+def new_database(postgres: EmbeddedPostgres, prefix: str = "fresh") -> Iterator[str]:
+    """The DSN of an empty database of its own on ``postgres``, dropped afterwards."""
+    name = f"{prefix}_{os.urandom(4).hex()}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(postgres.dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f"CREATE DATABASE {name}"))
+    try:
+        yield postgres.dsn.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(run(f"DROP DATABASE {name} WITH (FORCE)"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,25 +21,13 @@ from service.settings import Settings
 from storage.client import open_storage
 from tests.support.clients import Account, Ingest
 from tests.support.rows import object_exists, stored_key
-from tests.support.stack import RECORDINGS, recordings_env, run_recordings
+from tests.support.stack import RECORDINGS, new_database, recordings_env, run_recordings
 
 
 @pytest.fixture
 def fresh_database(postgres: EmbeddedPostgres) -> Iterator[str]:
-    name = "fresh_" + os.urandom(4).hex()
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(postgres.dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f"CREATE DATABASE {name}"))
-    try:
-        yield postgres.dsn.rsplit("/", 1)[0] + "/" + name
-    finally:
-        asyncio.run(run(f"DROP DATABASE {name} WITH (FORCE)"))
+    with new_database(postgres, "fresh") as dsn:
+        yield dsn
 
 
 def test_concurrent_migrations_apply_once(
