@@ -36,11 +36,11 @@ from service.ingest.pipeline import Upload, ingest_file
 from service.logs import configure_logging, logging_config
 from service.metrics import Metrics
 from service.migrate import migrate_all
-from service.mp3.worker import consume
 from service.operator_errors import PORT_IN_USE, OperatorError
 from service.services import open_services
 from service.settings import Settings, settings_env
 from service.sids import new_sid
+from service.worker import consume
 
 DEMO_SECONDS = (4.0, 9.0, 17.0)
 

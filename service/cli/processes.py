@@ -59,7 +59,7 @@ def worker(settings: Settings, metrics_port: int | None) -> None:
     MP3s and peaks come from the job queue, RECORDINGS_FFMPEG_MAX_PROCESSES ffmpeg runs at a
     time; callbacks go out RECORDINGS_CALLBACK_CONCURRENCY at a time.
     """
-    from service.mp3.worker import run_worker
+    from service.worker import run_worker
 
     if metrics_port is not None:
         settings = settings.model_copy(update={"worker_metrics_port": metrics_port})

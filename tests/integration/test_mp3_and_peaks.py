@@ -12,13 +12,12 @@ import pytest
 
 from service.audio.ffmpeg import run_ffmpeg
 from service.mp3.transcoder import mp3_and_peaks_args, mp3_format
-from service.mp3.worker import make_mp3
-from service.peaks.jobs import make_peaks
 from service.peaks.maker import decode_peaks
 from service.peaks.tap import PeaksTap
 from service.peaks.waveform import samples_per_pixel
 from service.services import Services, open_services
 from service.settings import Settings
+from service.worker import make_mp3, make_peaks
 from tests.support.clients import Account, uploaded_sid
 from tests.support.ffmpeg import CountingFfmpeg
 from tests.support.peaks import reference_peaks, stretches_wav

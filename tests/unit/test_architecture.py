@@ -41,7 +41,7 @@ COMPOSITION_ROOT = "service.services"
 # core (the commands, the HTTP plumbing, the faces).
 ABOVE_THE_ROOT = (
     "service.app",
-    "service.mp3.worker",
+    "service.worker",
     "service.migrate",
     "service.imports",
     "service.cli",

@@ -1,4 +1,6 @@
-"""The job queue (pgqueuer on PostgreSQL) and the worker that consumes it: MP3s and peaks."""
+"""`recordings worker`: the job queue's consumer (MP3s and peaks, from one decode where both are
+due) beside the status callbacks' dispatcher and the retention schedule. It opens the process's
+clients itself, above the composition root, and hands each job what it uses."""
 
 from __future__ import annotations
 
@@ -14,14 +16,15 @@ from pgqueuer import QueueManager
 from pgqueuer.models import Job
 from pgqueuer.queries import Queries
 
-from db.recordings import fetch_recording
+from db.pool import Pool
+from db.recordings import Recording, fetch_recording
 from service.callbacks.dispatcher import run_callbacks
 from service.logs import new_request_id, request_id
 from service.metrics import Metrics, serve_metrics
 from service.mp3.queue import MP3_ENTRYPOINT, parse_payload
-from service.mp3.transcoder import RecordingGone, TranscodeFailed, TranscoderBusy
-from service.peaks.jobs import PEAKS_ENTRYPOINT, ensure_mp3_and_peaks, make_peaks
-from service.peaks.maker import PeaksBusy
+from service.mp3.transcoder import RecordingGone, TranscodeFailed, Transcoder, TranscoderBusy
+from service.peaks.jobs import PEAKS_ENTRYPOINT
+from service.peaks.maker import PeaksBusy, PeaksFailed, PeaksGone, PeaksMaker
 from service.recordings.channels import mixed_to_mono
 from service.recordings.retention import run_retention
 from service.services import Services, open_services
@@ -152,3 +155,36 @@ async def run_worker(settings: Settings) -> None:
                     locks=services.locks,
                 )
             )
+
+
+async def ensure_mp3_and_peaks(
+    transcoder: Transcoder, peaks: PeaksMaker, recording: Recording
+) -> Recording:
+    """The recording with its MP3 made; its peaks too when they were due, from the same decode
+    (one ffmpeg run instead of two)."""
+    tap = None if recording.mp3_key else await peaks.tap(recording)
+    return await transcoder.ensure_mp3(recording, peaks=tap, store_peaks=peaks.store_tapped)
+
+
+async def make_peaks(
+    pool: Pool, peaks: PeaksMaker, transcoder: Transcoder, account_sid: str, sid: str
+) -> None:
+    """One job: the path a Peaks.json request takes when it finds none; when the MP3 is due as
+    well (its job is queued beside this one), both come from one decode."""
+    recording = await fetch_recording(pool, account_sid, sid)
+    if recording is None:
+        return
+    if _mp3_due(recording):
+        # Joins the MP3 job's run when that one came first, here or on another worker.
+        with contextlib.suppress(RecordingGone, TranscodeFailed, TranscoderBusy):
+            await ensure_mp3_and_peaks(transcoder, peaks, recording)
+    try:
+        await peaks.ensure_peaks(recording)
+    except (PeaksGone, PeaksFailed) as exc:
+        log.info("no peaks for %s: %s", sid, exc)
+
+
+def _mp3_due(recording: Recording) -> bool:
+    return (
+        not recording.mp3_key and not recording.mp3_error and recording.encryption_details is None
+    )
