@@ -450,14 +450,17 @@ def test_cancellation_kills_and_reaps_ffmpeg(
 
     async def scenario() -> None:
         task = asyncio.create_task(prepare_wav(src, workdir, ffmpeg=exe, timeout=60))
+
+        def exec_done() -> bool:
+            # The script writes the pidfile, then execs sleep: our child shows it only after.
+            return any(p.cmdline()[-2:] == ["sleep", "300"] for p in psutil.Process().children())
+
         for _ in range(500):
-            if pidfile.exists():
+            if pidfile.exists() and exec_done():
                 break
             await asyncio.sleep(0.01)
         assert pidfile.exists(), "fake ffmpeg never started"
-        assert any(p.cmdline()[-2:] == ["sleep", "300"] for p in psutil.Process().children()), (
-            "fake ffmpeg is not our child"
-        )
+        assert exec_done(), "fake ffmpeg is not our child"
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(task, 15)  # a TimeoutError here means reaping hung
