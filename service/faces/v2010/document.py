@@ -9,15 +9,16 @@ from fastapi import APIRouter
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
-from service.faces.v2010 import accounts, keys
+from service.faces.v2010.accounts import api as accounts_api
+from service.faces.v2010.keys import api as keys_api
 from service.faces.v2010.routes import api
 
 router = APIRouter()
 # Left out of the service's /openapi.json (the 2008 API's document), described in their own.
 router.include_router(api, include_in_schema=False)
 # The credential resources (design section 15): not in the Recordings document.
-router.include_router(accounts.api, include_in_schema=False)
-router.include_router(keys.api, include_in_schema=False)
+router.include_router(accounts_api, include_in_schema=False)
+router.include_router(keys_api, include_in_schema=False)
 
 
 @cache
