@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from db.pool import Pool
-from db.recordings import Recording
+from db.recordings import INSERT_RECORDING, Recording, stored_values
 
 
 @dataclass(frozen=True)
@@ -33,28 +32,6 @@ async def insert_imported(pool: Pool, recording: Recording) -> bool:
     SID exists already (an earlier run wrote it, or another account holds the SID), which is
     left as it is."""
     status = await pool.execute(
-        "INSERT INTO recordings (sid, account_sid, call_sid, duration, date_created,"
-        " date_updated, sample_rate, channels, wav_key, wav_size, wav_etag, source, start_time,"
-        " conference_sid, price, price_unit, encryption_details)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
-        " $17::jsonb)"
-        " ON CONFLICT DO NOTHING",
-        recording.sid,
-        recording.account_sid,
-        recording.call_sid,
-        recording.duration,
-        recording.date_created,
-        recording.date_updated,
-        recording.sample_rate,
-        recording.channels,
-        recording.wav_key,
-        recording.wav_size,
-        recording.wav_etag,
-        recording.source,
-        recording.start_time,
-        recording.conference_sid,
-        recording.price,
-        recording.price_unit,
-        None if recording.encryption_details is None else json.dumps(recording.encryption_details),
+        f"{INSERT_RECORDING} ON CONFLICT DO NOTHING", *stored_values(recording)
     )
     return bool(status == "INSERT 0 1")

@@ -117,39 +117,26 @@ def _details(value: str | None) -> dict[str, str] | None:
 _WITH_CALLBACK = (
     ", queued AS (INSERT INTO callbacks (account_sid, recording_sid, url, method, params,"
     " request_id, give_up_at)"
-    " SELECT a.sid, r.sid, coalesce($16, a.status_callback),"
-    " CASE WHEN $16::text IS NULL THEN a.status_callback_method ELSE $17 END,"
-    " $18::jsonb, $19, now() + make_interval(secs => $20)"
+    " SELECT a.sid, r.sid, coalesce($18, a.status_callback),"
+    " CASE WHEN $18::text IS NULL THEN a.status_callback_method ELSE $19 END,"
+    " $20::jsonb, $21, now() + make_interval(secs => $22)"
     " FROM inserted r JOIN accounts a ON a.sid = r.account_sid"
-    " WHERE coalesce($16, a.status_callback) IS NOT NULL)"
+    " WHERE coalesce($18, a.status_callback) IS NOT NULL)"
+)
+
+# A new recording's row as the statements that write one ($1 to $17, in stored_values' order).
+INSERT_RECORDING = (
+    "INSERT INTO recordings AS r (sid, account_sid, call_sid, duration, date_created,"
+    " date_updated, sample_rate, channels, wav_key, wav_size, wav_etag, source, start_time,"
+    " conference_sid, encryption_details, price, price_unit)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17)"
 )
 
 
-async def insert_recording(
-    pool: Pool, recording: Recording, callback: NewCallback | None = None
-) -> Recording:
-    """Store a recording whose WAV (or its ciphertext, with ``encryption_details``) is already
-    durable in storage, with its status callback (to ``callback.url``, or the account's
-    default) when one is given."""
-    insert = (
-        "INSERT INTO recordings AS r (sid, account_sid, call_sid, duration, date_created,"
-        " date_updated, sample_rate, channels, wav_key, wav_size, wav_etag, source, start_time,"
-        " conference_sid, encryption_details)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb)"
-        f" RETURNING {_COLUMNS}"
-    )
-    extra: list[object] = []
-    if callback is not None:
-        insert = f"WITH inserted AS ({insert}){_WITH_CALLBACK} SELECT * FROM inserted r"
-        extra = [
-            callback.url,
-            callback.method or "POST",
-            json.dumps(callback.params),
-            callback.request_id,
-            callback.window_seconds,
-        ]
-    row = await pool.fetchrow(
-        insert,
+def stored_values(recording: Recording) -> list[object]:
+    """The values of INSERT_RECORDING's columns for this recording."""
+    details = recording.encryption_details
+    return [
         recording.sid,
         recording.account_sid,
         recording.call_sid,
@@ -164,7 +151,32 @@ async def insert_recording(
         recording.source,
         recording.start_time,
         recording.conference_sid,
-        None if recording.encryption_details is None else json.dumps(recording.encryption_details),
+        None if details is None else json.dumps(details),
+        recording.price,
+        recording.price_unit,
+    ]
+
+
+async def insert_recording(
+    pool: Pool, recording: Recording, callback: NewCallback | None = None
+) -> Recording:
+    """Store a recording whose WAV (or its ciphertext, with ``encryption_details``) is already
+    durable in storage, with its status callback (to ``callback.url``, or the account's
+    default) when one is given."""
+    insert = f"{INSERT_RECORDING} RETURNING {_COLUMNS}"
+    extra: list[object] = []
+    if callback is not None:
+        insert = f"WITH inserted AS ({insert}){_WITH_CALLBACK} SELECT * FROM inserted r"
+        extra = [
+            callback.url,
+            callback.method or "POST",
+            json.dumps(callback.params),
+            callback.request_id,
+            callback.window_seconds,
+        ]
+    row = await pool.fetchrow(
+        insert,
+        *stored_values(recording),
         *extra,
     )
     assert row is not None
