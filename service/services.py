@@ -102,6 +102,7 @@ async def open_services(
             slots=ffmpeg_slots,
             capacity=settings.ffmpeg_max_processes + settings.ffmpeg_max_waiting,
             tmp_dir=settings.tmp_dir,
+            locks=locks,
         )
         catalog = Catalog(
             pool,

@@ -89,7 +89,10 @@ class Mixes:
         slots: FfmpegSlots,
         capacity: int,
         tmp_dir: str | None = None,
+        locks: Pool | None = None,
     ) -> None:
+        # ``locks`` holds a flight's lock for its whole run: PostgreSQL itself, past any
+        # transaction pooler, as the transcoder's and the peaks maker's flights do.
         self._pool = pool
         self._storage = storage
         self._ffmpeg = ffmpeg
@@ -103,6 +106,7 @@ class Mixes:
                 capacity=capacity,
                 timeout=timeout,
                 busy=TranscoderBusy,
+                locks=locks,
             )
             for kind, lock_class in _LOCK_CLASSES.items()
         }
