@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
+from typing import Self
 
 import asyncpg
 import httpx
@@ -115,38 +116,46 @@ def ensure_bucket(settings: Settings) -> None:
     asyncio.run(go())
 
 
-class ServerThread:
-    """The service under a real uvicorn, in a thread of the test process."""
+class UvicornThread:
+    """An ASGI app under a real uvicorn on 127.0.0.1, in a thread of the test process."""
 
-    def __init__(self, settings: Settings, app: FastAPI | None = None) -> None:
-        self.settings = settings
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app or create_app(settings),
-            host="127.0.0.1",
-            port=self.port,
-            loop="asyncio",
-            **server_options(settings),
-            log_level="warning",
-            timeout_graceful_shutdown=2,
-        )
+    def __init__(self, config: uvicorn.Config) -> None:
+        self.port = config.port
+        self.base_url = f"http://127.0.0.1:{config.port}"
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> ServerThread:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 self.__exit__()
-                raise RuntimeError("the service did not start")
+                raise RuntimeError(f"the server on port {self.port} did not start")
             time.sleep(0.02)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+class ServerThread(UvicornThread):
+    """The service under a real uvicorn, in a thread of the test process."""
+
+    def __init__(self, settings: Settings, app: FastAPI | None = None) -> None:
+        self.settings = settings
+        super().__init__(
+            uvicorn.Config(
+                app or create_app(settings),
+                host="127.0.0.1",
+                port=free_port(),
+                loop="asyncio",
+                **server_options(settings),
+                log_level="warning",
+                timeout_graceful_shutdown=2,
+            )
+        )
 
 
 @contextmanager

@@ -16,8 +16,6 @@ import base64
 import io
 import json
 import re
-import threading
-import time
 import wave
 from array import array
 from collections import Counter
@@ -30,6 +28,8 @@ import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
+
+from tests.support.stack import UvicornThread
 
 _LIST = re.compile(r"/2010-04-01/Accounts/(AC[0-9a-f]{32})/Recordings\.json")
 _MEDIA = re.compile(r"/2010-04-01/Accounts/(AC[0-9a-f]{32})/Recordings/(RE[0-9a-f]{32})")
@@ -265,35 +265,20 @@ class StorageHost:
         await send({"type": "http.response.body", "body": body})
 
 
-class AppThread:
-    """An ASGI app under uvicorn on 127.0.0.1:``port``, in a thread of the test process."""
+class AppThread(UvicornThread):
+    """A stub host under uvicorn on 127.0.0.1:``port``, in a thread of the test process."""
 
     def __init__(self, app: object, port: int) -> None:
-        config = uvicorn.Config(
-            app,  # type: ignore[arg-type]
-            host="127.0.0.1",
-            port=port,
-            loop="asyncio",
-            log_level="critical",
-            timeout_graceful_shutdown=2,
+        super().__init__(
+            uvicorn.Config(
+                app,  # type: ignore[arg-type]
+                host="127.0.0.1",
+                port=port,
+                loop="asyncio",
+                log_level="critical",
+                timeout_graceful_shutdown=2,
+            )
         )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.base_url = f"http://127.0.0.1:{port}"
-
-    def __enter__(self) -> AppThread:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                self.__exit__()
-                raise RuntimeError("the stub did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
 
 
 @contextmanager
