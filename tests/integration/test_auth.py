@@ -18,7 +18,7 @@ from service.accounts.keys import create_key
 from service.errors import Unauthorized
 from service.settings import Settings
 from service.sids import new_sid
-from tests.support.clients import Account
+from tests.support.clients import Account, comparable_answer
 from tests.support.hmacs import CountingHmac
 
 
@@ -76,16 +76,6 @@ def test_authenticate_looks_up_and_compares_the_same_for_unknown_and_known_accou
     asyncio.run(go())
 
 
-def _comparable(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
-    # Date changes by the second and X-Request-Id is a fresh random id on every answer.
-    headers = [
-        (k.lower(), v)
-        for k, v in response.headers.items()
-        if k.lower() not in {"date", "x-request-id"}
-    ]
-    return response.status_code, headers, response.content
-
-
 @pytest.mark.parametrize(
     ("method", "path"),
     [
@@ -111,4 +101,4 @@ def test_unknown_and_known_accounts_get_byte_identical_401s(
     # ... and an unknown account's credentials on the known account's path.
     stranger = client.request(method, account.base + path, auth=(unknown_sid, "not-the-token"))
     assert known.status_code == 401
-    assert _comparable(known) == _comparable(unknown) == _comparable(stranger)
+    assert comparable_answer(known) == comparable_answer(unknown) == comparable_answer(stranger)

@@ -14,7 +14,14 @@ from db.accounts import fetch_account
 from service.accounts.sealing import TokenSealer
 from service.settings import Settings
 from service.sids import new_sid
-from tests.support.clients import SECRET_KEY, Account, Ingest, new_account, set_media_auth
+from tests.support.clients import (
+    SECRET_KEY,
+    Account,
+    Ingest,
+    comparable_answer,
+    new_account,
+    set_media_auth,
+)
 from tests.support.credentials import (
     create_key,
     create_subaccount,
@@ -267,15 +274,6 @@ def test_the_secondary_token_rotation(
     )
 
 
-def _comparable(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
-    headers = [
-        (k.lower(), v)
-        for k, v in response.headers.items()
-        if k.lower() not in {"date", "x-request-id"}
-    ]
-    return response.status_code, headers, response.content
-
-
 @pytest.mark.parametrize(
     ("method", "path"),
     [
@@ -306,7 +304,7 @@ def test_every_answer_without_a_valid_credential_is_the_same_401(
         (account.sid, ("someone", "anything")),
     ]
     answers = [
-        _comparable(client.request(method, path.format(sid=sid), auth=auth))
+        comparable_answer(client.request(method, path.format(sid=sid), auth=auth))
         for sid, auth in attempts
     ]
     assert answers[0][0] == 401

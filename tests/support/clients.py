@@ -156,3 +156,14 @@ def make_tenants(base_url: str, dsn: str, a_wav: bytes, b_wav: bytes) -> Tenants
         a_sid = uploaded_sid(http, a, a_wav, call_sid=a_call, date_created=A_DAY + "T05:06:07Z")
         b_sid = uploaded_sid(http, b, b_wav, call_sid=a_call, date_created=A_DAY + "T09:00:00Z")
     return Tenants(a, b, a_sid, a_call, a_wav, b_sid)
+
+
+def comparable_answer(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers and body of an answer, to compare two answers byte for byte: without
+    Date (it changes by the second) and X-Request-Id (fresh and random on every answer)."""
+    headers = [
+        (k.lower(), v)
+        for k, v in response.headers.items()
+        if k.lower() not in {"date", "x-request-id"}
+    ]
+    return response.status_code, headers, response.content
