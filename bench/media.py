@@ -22,7 +22,7 @@ from bench.context import Context
 from bench.procs import Monitor, run_client
 from bench.profiles import profile_while
 from bench.report import Row
-from service.mp3.transcoder import mp3_args, mp3_format
+from service.mp3.commands import mp3_args, mp3_format
 from service.services import storage_config
 from storage.client import open_storage
 

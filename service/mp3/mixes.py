@@ -30,13 +30,8 @@ from db.pool import Db, Pool
 from db.recordings import Recording, fetch_recording
 from service.audio.ffmpeg import FfmpegSlots, run_ffmpeg
 from service.flights import OncePerRecording
-from service.mp3.transcoder import (
-    RecordingGone,
-    TranscodeFailed,
-    TranscoderBusy,
-    mp3_args,
-    mp3_format,
-)
+from service.mp3.commands import mp3_args, mp3_format
+from service.mp3.transcoder import RecordingGone, TranscodeFailed, TranscoderBusy
 from service.recordings.objects import CONTENT_TYPES, Kind, file_etag, object_key
 from storage.client import Storage
 

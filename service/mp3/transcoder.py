@@ -12,24 +12,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
 
 import anyio
-import ffmpeg as ffmpeg_lib
 
 from db.pool import Db, Pool
 from db.recordings import Recording, fetch_recording, set_mp3, set_mp3_error
 from service.audio.ffmpeg import FfmpegResult, FfmpegSlots, run_ffmpeg
 from service.flights import OncePerRecording, Unfinished
-from service.peaks.tap import PeaksTap
+from service.mp3.commands import Mp3Format, mp3_args, mp3_format
+from service.mp3.with_peaks import encode_with_peaks
+from service.peaks.tap import PeaksTap, TappedPeaks
 from service.recordings.objects import CONTENT_TYPES, file_etag, object_key
 from storage.client import Storage
 
 log = logging.getLogger(__name__)
 MP3_TYPE = CONTENT_TYPES["mp3"]
-# MPEG-1 and MPEG-2 Layer III rates. Chromium and Firefox also decode 8-12 kHz (MPEG-2.5),
-# but Safari documents no support for it, so telephone audio is resampled up to 16 kHz.
-_MP3_RATES = (16000, 22050, 24000, 32000, 44100, 48000)
 _UNTRANSCODABLE = "The recording's audio could not be transcoded to MP3"
 # The advisory locks' class of MP3 runs (service.flights); the peaks have their own.
 _LOCK_CLASS = 0x4D503320  # "MP3 "
@@ -37,7 +34,7 @@ _LOCK_CLASS = 0x4D503320  # "MP3 "
 # of milliseconds, less than a worker thread's round trip on the way to the first answer.
 _INLINE_HASH_BYTES = 2 * 1024 * 1024
 # Stores the peaks a run read through its tap (service.peaks.maker.PeaksMaker.store_tapped).
-PeaksStore = Callable[[Recording, PeaksTap, FfmpegResult, float], Awaitable[object]]
+PeaksStore = Callable[[Recording, TappedPeaks, FfmpegResult, float], Awaitable[object]]
 
 
 class TranscodeFailed(Exception):
@@ -106,56 +103,6 @@ def _once(action: Callable[[], None]) -> Callable[[], None]:
             action()
 
     return once
-
-
-@dataclass(frozen=True)
-class Mp3Format:
-    sample_rate: int
-    channels: int
-    bitrate: int  # bits per second, constant
-
-    @property
-    def bytes_per_second(self) -> float:
-        return self.bitrate / 8
-
-
-def mp3_format(sample_rate: int, channels: int) -> Mp3Format:
-    """Speech-friendly CBR settings for a WAV of this layout."""
-    rate = next((r for r in _MP3_RATES if r >= sample_rate), _MP3_RATES[-1])
-    channels = 1 if channels == 1 else 2
-    per_channel = 32_000 if rate <= 16000 else 48_000 if rate <= 24000 else 64_000
-    return Mp3Format(rate, channels, per_channel * channels)
-
-
-def mp3_args(ffmpeg: str, dst: Path, fmt: Mp3Format) -> list[str]:
-    """The ffmpeg command line: WAV forced on stdin (pipe protocol only), CBR MP3 to a file."""
-    source = ffmpeg_lib.input("pipe:0", f="wav", protocol_whitelist="pipe")["a:0"]
-    # A seekable output gets the Info (Xing) frame that tells players the exact duration;
-    # constant bitrate lets them seek by byte offset.
-    node = source.output(
-        f"file:{dst}",
-        acodec="libmp3lame",
-        ar=fmt.sample_rate,
-        ac=fmt.channels,
-        audio_bitrate=fmt.bitrate,
-        f="mp3",
-        write_xing=1,
-        id3v2_version=0,
-        map_metadata=-1,
-        fflags="+bitexact",
-    )
-    node = node.global_args("-nostdin", "-hide_banner", "-loglevel", "error").overwrite_output()
-    return cast(list[str], node.compile(cmd=ffmpeg))
-
-
-def mp3_and_peaks_args(ffmpeg: str, dst: Path, fmt: Mp3Format, peaks: PeaksTap) -> list[str]:
-    """``mp3_args`` with the decoded audio split in ffmpeg's filtergraph: one branch encoded
-    to the MP3, the other reduced to peaks (printed on stdout), so the WAV is decoded once."""
-    args = mp3_args(ffmpeg, dst, fmt)
-    # mp3_args maps the input's first audio stream; the split's first branch takes its place.
-    at = args.index("-map")
-    graph = f"[0:a:0]asplit=2[mp3][peaks];{peaks.branch('peaks')}"
-    return [*args[:at], "-filter_complex", graph, "-map", "[mp3]", *args[at + 2 :]]
 
 
 class Transcoder:
@@ -331,15 +278,20 @@ class Transcoder:
                 self._storage.iter_object(recording.wav_key),
                 timeout=self._timeout,
             )
-        result = await run_ffmpeg(
-            mp3_and_peaks_args(self._ffmpeg(), dst, fmt, peaks),
+        encoded = await encode_with_peaks(
+            self._ffmpeg(),
             self._storage.iter_object(recording.wav_key),
+            dst,
+            fmt,
+            peaks,
             timeout=self._timeout,
-            output=peaks.feed,
         )
+        result = encoded.result
         if result.returncode is None:
             return result  # timed out: the MP3's rule applies, and the peaks job decides alone
         if not result.ok:
+            if not encoded.split:
+                return result  # the bare encode failed: the MP3's rule applies
             # An ffmpeg without the filters the split needs would otherwise fail every MP3:
             # the MP3 alone is tried as before, and the peaks are left to their own run.
             log.warning("MP3 and peaks in one run failed on %s: %s", recording.sid, result.stderr)
@@ -347,7 +299,7 @@ class Transcoder:
             return await self._run(recording, dst, fmt, None, None, started)
         seconds = asyncio.get_running_loop().time() - started
         try:
-            await store_peaks(recording, peaks, result, seconds)
+            await store_peaks(recording, encoded.peaks, result, seconds)
         except Exception as exc:  # the MP3 stands; the peaks job or a request makes them
             log.warning("storing the peaks of %s made with its MP3 failed: %r", recording.sid, exc)
         return result

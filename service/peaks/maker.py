@@ -22,7 +22,7 @@ from db.recordings import Recording
 from service.audio.ffmpeg import FfmpegResult, FfmpegSlots, run_ffmpeg
 from service.flights import OncePerRecording
 from service.peaks.reducer import PeakReducer
-from service.peaks.tap import PeaksTap
+from service.peaks.tap import PeaksTap, TappedPeaks
 from service.peaks.waveform import Waveform, samples_per_pixel
 from service.recordings.objects import CONTENT_TYPES, object_key
 from storage.client import Storage
@@ -202,7 +202,7 @@ class PeaksMaker:
         )
 
     async def store_tapped(
-        self, recording: Recording, tap: PeaksTap, result: FfmpegResult, seconds: float
+        self, recording: Recording, tap: TappedPeaks, result: FfmpegResult, seconds: float
     ) -> StoredPeaks | None:
         """Store what ``tap`` read from a run that ended with ``result``, unless another run
         stored them first; None when they are not usable (a peaks run then decides)."""

@@ -9,6 +9,7 @@ same conversion to s16, the same pixels (the last one shorter), the extremes as 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from service.peaks.waveform import Waveform
 
@@ -16,6 +17,16 @@ _MIN = "Min_level"
 _MAX = "Max_level"
 _SAMPLES = "Overall.Number_of_samples"
 _PREFIX = "lavfi.astats."
+
+
+class TappedPeaks(Protocol):
+    """Peaks read alongside an MP3's run: from ffmpeg's printout (PeaksTap) or from the WAV's
+    bytes on their way in (service.peaks.pcm.PcmPeaks)."""
+
+    frames: int
+    malformed: bool
+
+    def finish(self) -> Waveform: ...
 
 
 def peaks_branch(source: str, samples_per_pixel: int) -> str:

@@ -19,7 +19,7 @@ import service.audio.ffmpeg as ffmpeg_module
 from devstack.demo import write_demo_wav
 from service.audio.ffmpeg import run_ffmpeg
 from service.audio.spawn import spawn
-from service.mp3.transcoder import mp3_args, mp3_format
+from service.mp3.commands import mp3_args, mp3_format
 from service.settings import Settings
 from storage.errors import StorageUnavailable
 from tests.support.ffmpeg import ffmpeg_children

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from service.audio.ffmpeg import run_ffmpeg
-from service.mp3.transcoder import mp3_and_peaks_args, mp3_format
+from service.mp3.commands import mp3_and_peaks_args, mp3_format
 from service.peaks.maker import decode_peaks
 from service.peaks.tap import PeaksTap
 from service.peaks.waveform import samples_per_pixel
