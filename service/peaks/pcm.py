@@ -6,12 +6,14 @@ writes anything else as 16-bit PCM; the importer keeps PCM as it came): the byte
 feeds ffmpeg already hold every sample. The values are the reducer's (service.peaks.reducer)
 for the samples ffmpeg decodes from the same bytes: the data chunk's bytes as its header
 declares them (fewer when the file ends first), a trailing partial frame dropped, the last pixel
-shorter. Any other layout (8, 24 or 32 bits, float, mu-law, WAVE_FORMAT_EXTENSIBLE, a header
-not read to its data chunk within ``MAX_HEADER`` bytes) gives no tap: the caller falls back to
+shorter. Any other layout (8, 24 or 32 bits, float, mu-law, WAVE_FORMAT_EXTENSIBLE, a data
+size of 0 or 0xFFFFFFFF, a header not read to its data chunk within ``MAX_HEADER`` bytes) gives
+no tap: the caller falls back to
 ffmpeg's own decode (service.peaks.tap).
 
-The reduction runs in NumPy: a pixel's minimum and maximum over an array view of the bytes,
-about a hundredth of the MP3 encode's CPU where a Python loop over the samples costs a third.
+The reduction runs in NumPy, a pixel's minimum and maximum over an array view of the bytes:
+0.01 s of CPU for an hour at 8 kHz, where a Python loop over the samples takes 1.3 s and the MP3
+encode itself 6-8 s.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class IncompleteHeader(Exception):
     """More bytes are needed to read the header to its data chunk."""
 
 
-def read_pcm16_header(head: bytes) -> PcmLayout | None:
+def read_pcm16_header(head: bytes | bytearray) -> PcmLayout | None:
     """The layout of the WAV that starts with ``head`` when it is plain 16-bit PCM, else None;
     raises IncompleteHeader when ``head`` ends before the data chunk's header."""
     if len(head) < 12:
@@ -83,7 +85,7 @@ def read_pcm16_header(head: bytes) -> PcmLayout | None:
     return None
 
 
-def _pcm16(body: bytes) -> tuple[int, int] | None:
+def _pcm16(body: bytes | bytearray) -> tuple[int, int] | None:
     """Channels and rate of a ``fmt `` body that says 16-bit linear PCM, consistently."""
     tag, channels, rate, byte_rate, block_align, bits = struct.unpack_from("<HHIIHH", body)
     if tag != _WAVE_FORMAT_PCM or bits != 16 or channels < 1 or rate < 1:
@@ -180,7 +182,7 @@ async def peek_pcm16(
     the header takes are read here."""
     chunks = aiter(source)
     taken: list[bytes] = []
-    head = b""
+    head = bytearray()
     layout: PcmLayout | None = None
     try:
         while True:
