@@ -160,8 +160,8 @@ async def run_worker(settings: Settings) -> None:
 async def ensure_mp3_and_peaks(
     transcoder: Transcoder, peaks: PeaksMaker, recording: Recording
 ) -> Recording:
-    """The recording with its MP3 made; its peaks too when they were due, from the same decode
-    (one ffmpeg run instead of two)."""
+    """The recording with its MP3 made; its peaks too when they were due, from the same read of
+    its WAV (one ffmpeg run instead of two: a bare encode for a 16-bit PCM WAV)."""
     tap = None if recording.mp3_key else await peaks.tap(recording)
     return await transcoder.ensure_mp3(recording, peaks=tap, store_peaks=peaks.store_tapped)
 

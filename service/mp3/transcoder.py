@@ -150,8 +150,8 @@ class Transcoder:
         store_peaks: PeaksStore | None = None,
     ) -> Recording:
         """The recording with its MP3 cached, making it (or waiting for it) when missing; a run
-        started here with ``peaks`` also makes the peaks from the same decode and hands them
-        to ``store_peaks``."""
+        started here with ``peaks`` also makes the peaks from the same read of the WAV
+        (service.mp3.with_peaks) and hands them to ``store_peaks``."""
         made = await self._made(recording, peaks, store_peaks)
         if isinstance(made, LocalMp3):
             return await asyncio.shield(made.stored)
