@@ -17,6 +17,7 @@ from service.mp3.with_peaks import encode_with_peaks
 from service.peaks.maker import decode_peaks
 from service.peaks.tap import PeaksTap
 from service.settings import Settings
+from tests.support.ffmpeg import ffmpeg_children
 from tests.support.wavs import chunk, fmt_extensible, fmt_pcm, riff
 
 RATE = 8000
@@ -156,5 +157,68 @@ def test_a_wav_of_another_layout_than_the_recordings_goes_through_ffmpeg(
             timeout=60,
         )
         assert made.split and made.peaks is tap
+
+    asyncio.run(go())
+
+
+class StorageCut(Exception):
+    pass
+
+
+async def cut_after(
+    data: bytes, size: int, chunks: int, closed: list[bool]
+) -> AsyncIterator[bytes]:
+    try:
+        for n, at in enumerate(range(0, len(data), size)):
+            if n == chunks:
+                raise StorageCut()
+            yield data[at : at + size]
+    finally:
+        closed.append(True)
+
+
+@pytest.mark.parametrize("chunks", [0, 1, 5], ids=["before-the-header", "after-it", "midway"])
+def test_a_source_cut_off_propagates_with_ffmpeg_gone_and_the_source_closed(
+    settings: Settings, tmp_path: Path, chunks: int
+) -> None:
+    data = wav(1, 40_000)
+    tap = PeaksTap(channels=1, sample_rate=RATE, samples_per_pixel=40)
+
+    async def go() -> None:
+        closed: list[bool] = []
+        with pytest.raises(StorageCut):
+            await encode_with_peaks(
+                settings.ffmpeg_path,
+                cut_after(data, 4096, chunks, closed),
+                tmp_path / "out.mp3",
+                mp3_format(RATE, 1),
+                tap,
+                timeout=60,
+            )
+        assert closed == [True]
+        assert ffmpeg_children() == []
+
+    asyncio.run(go())
+
+
+def test_a_header_that_never_comes_is_a_timeout(settings: Settings, tmp_path: Path) -> None:
+    async def stalled() -> AsyncIterator[bytes]:
+        yield b"RIFF\x00\x00\x00\x00WAVE"
+        await asyncio.sleep(3600)
+        yield b""
+
+    tap = PeaksTap(channels=1, sample_rate=RATE, samples_per_pixel=40)
+
+    async def go() -> None:
+        made = await encode_with_peaks(
+            settings.ffmpeg_path,
+            stalled(),
+            tmp_path / "out.mp3",
+            mp3_format(RATE, 1),
+            tap,
+            timeout=0.5,
+        )
+        assert made.result.returncode is None
+        assert ffmpeg_children() == []
 
     asyncio.run(go())
