@@ -2,7 +2,7 @@
 
 For a plain 16-bit PCM WAV (what ingest and the importer store, nearly always) the peaks are
 taken from the bytes on their way into a bare MP3 encode (service.peaks.pcm): ffmpeg does what
-it does for the MP3 alone, and the peaks cost a NumPy reduction. Anything else is decoded once
+it does for the MP3 alone, and the peaks cost a byte-wise reduction. Anything else is decoded once
 by ffmpeg with its audio split between the MP3 and an ``astats`` branch (service.peaks.tap),
 which costs ffmpeg about a sixth more than the encode alone.
 """
