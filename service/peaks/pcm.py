@@ -8,8 +8,7 @@ for the samples ffmpeg decodes from the same bytes: the data chunk's bytes as it
 declares them (fewer when the file ends first), a trailing partial frame dropped, the last pixel
 shorter. Any other layout (8, 24 or 32 bits, float, mu-law, WAVE_FORMAT_EXTENSIBLE, a data
 size of 0 or 0xFFFFFFFF, a header not read to its data chunk within ``MAX_HEADER`` bytes) gives
-no tap: the caller falls back to
-ffmpeg's own decode (service.peaks.tap).
+no tap: the caller falls back to ffmpeg's own decode (service.peaks.tap).
 
 Each pixel's extremes are found byte by byte (service.peaks.extremes), at close to C speed.
 """
