@@ -17,6 +17,7 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from storage.errors import ObjectNotFound, StorageUnavailable
+from storage.multipart import MultipartWrite
 
 PART_SIZE = 8 * 1024 * 1024
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
@@ -259,6 +260,26 @@ class Storage:
                             Bucket=self.bucket, Key=key, UploadId=upload_id
                         )
                     raise
+
+    @contextlib.asynccontextmanager
+    async def connection(self, key: str | None = None) -> AsyncIterator[None]:
+        """One pooled connection's slot for a call of this module's family (``storage.multipart``),
+        with its errors translated as every call's are."""
+        async with self._slot():
+            with _translate(key):
+                yield
+
+    async def start_upload(
+        self, key: str, content_type: str, metadata: dict[str, str] | None = None
+    ) -> MultipartWrite:
+        """Begin a multipart upload to ``key``, its parts sent as they come (``MultipartWrite``);
+        the caller completes or aborts it."""
+        extra = {"Metadata": metadata} if metadata else {}
+        async with self.connection():
+            upload = await self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ContentType=content_type, **extra
+            )
+        return MultipartWrite(self, self._client, key, upload["UploadId"])
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         """Store a small object."""
