@@ -103,7 +103,6 @@ def main(argv: list[str] | None = None) -> int:
                     for run in order:
                         (ingests if run is ingest else puts).append(run())
 
-        print("".join(x for x in service.log_path.read_text().splitlines(True) if "TIMING" in x))
     megabytes = size / 1e6
     ingest_median, put_median = statistics.median(ingests), statistics.median(puts)
     print(

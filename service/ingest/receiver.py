@@ -32,10 +32,12 @@ from storage.multipart import MultipartWrite
 log = logging.getLogger(__name__)
 
 # A part of the streamed upload, and the size below which a body is spooled and stored in one
-# PUT instead. Larger parts mean fewer requests to storage but a longer tail (the last part is
-# sent after the body's last byte): 8 MiB measured best for an hour of 8 kHz audio.
+# PUT instead. Nothing is sent before the first part is in, and the last is sent after the
+# body's last byte, which favours small parts (S3's floor is 5 MiB); fewer requests favour large
+# ones. With two parts in flight, 8 MiB keeps pace with storage (docs/performance.md).
 PART_SIZE = 8 * 1024 * 1024
-# Parts being hashed and sent at once, beside the one being filled.
+# Parts being hashed and sent at once, beside the one being filled: memory per streamed ingest
+# is at most (1 + IN_FLIGHT) x PART_SIZE, 24 MiB, whatever the recording's length.
 IN_FLIGHT = 2
 
 
@@ -78,16 +80,13 @@ class _Parts:
         self._tasks: set[asyncio.Task[None]] = set()
         self.failure: BaseException | None = None
 
-    async def send(self, data: bytearray | memoryview) -> None:
-        """Start sending a copy of ``data`` as the next part (``data`` may be filled again at
-        once); waits while ``IN_FLIGHT`` parts are still on their way."""
+    async def send(self, part: bytearray | memoryview) -> None:
+        """Start sending ``part`` (left untouched from now on) as the next part; waits while
+        ``IN_FLIGHT`` parts are still on their way."""
         await self._slots.acquire()
         if self.failure is not None:
             self._slots.release()
             raise self.failure
-        # A copy, taken only once a slot is free: the S3 client sends bytes as they are (it
-        # wraps them, unlike a bytearray, in a file it streams from).
-        part = bytes(data)
         self._number += 1
         previous, self._hashed = self._hashed, asyncio.Event()
         task = asyncio.create_task(self._send(self._number, part, previous, self._hashed))
@@ -108,7 +107,11 @@ class _Parts:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _send(
-        self, number: int, part: bytes, previous: asyncio.Event, hashed: asyncio.Event
+        self,
+        number: int,
+        part: bytearray | memoryview,
+        previous: asyncio.Event,
+        hashed: asyncio.Event,
     ) -> None:
         try:
             sending = asyncio.create_task(self.write.upload_part(number, part))
@@ -178,6 +181,8 @@ async def receive(
                         out = await anyio.to_thread.run_sync(spool.open, "wb")
                 if parts is not None:
                     await parts.send(buffer)
+                    # A new buffer rather than a copy of the part: the part is sent as it is.
+                    buffer = bytearray(PART_SIZE)
                 else:
                     assert out is not None
                     await anyio.to_thread.run_sync(_write_and_hash, out, digest, buffer)
