@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 import aiohttp
 import anyio
 
 from storage.errors import StorageUnavailable
-
-if TYPE_CHECKING:
-    from storage.client import Storage
 
 # S3's floor for every part but the last.
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -20,6 +18,16 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 _SLICE = 1024 * 1024
 # A presigned part URL is used at once; this only bounds a stalled one.
 _URL_SECONDS = 900
+
+
+class Bucket(Protocol):
+    """What a write uses of ``storage.client.Storage``: its bucket, its pooled connections'
+    slots, and the abort of an upload."""
+
+    @property
+    def bucket(self) -> str: ...
+    def connection(self, key: str | None = None) -> AbstractAsyncContextManager[None]: ...
+    async def abort_upload(self, key: str, upload_id: str) -> None: ...
 
 
 class MultipartWrite:
@@ -31,7 +39,7 @@ class MultipartWrite:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: Bucket,
         client: Any,
         http: aiohttp.ClientSession | None,
         key: str,
