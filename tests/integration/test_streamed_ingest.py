@@ -11,7 +11,6 @@ import socket
 import struct
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpx
@@ -129,14 +128,22 @@ def test_storage_failing_midway_is_a_503_and_the_upload_is_aborted(
 ) -> None:
     account = new_account(postgres.dsn)
     direct = make_settings(postgres, s3)
+    half = len(long_wav) // 2 // SLICE * SLICE
     with FaultProxy.for_url(s3.endpoint_url) as proxy:
-        served = direct.model_copy(update={"s3_endpoint_url": proxy.rewrite(s3.endpoint_url)})
-        with serving(served) as http, ThreadPoolExecutor(1) as worker:
-            pending = worker.submit(upload, http, account, long_wav, expect=None)
+
+        def body() -> Iterator[bytes]:
+            for start in range(0, half, SLICE):
+                yield long_wav[start : start + SLICE]
             _wait_for(direct, account, uploads=True)
-            # The part under way is cut; the connections after it (the abort's) flow again.
+            # The next part is cut on its way; the connections after it (the abort's) flow.
             proxy.cut_after(64 * 1024, "to_upstream", once=True)
-            failed = pending.result(timeout=120)
+            for start in range(half, len(long_wav), SLICE):
+                yield long_wav[start : start + SLICE]
+
+        served = direct.model_copy(update={"s3_endpoint_url": proxy.rewrite(s3.endpoint_url)})
+        with serving(served) as http:
+            length = {"Content-Length": str(len(long_wav))}
+            failed = upload(http, account, body(), headers=length, expect=None)
     assert failed.status_code == 503, failed.text
     assert failed.json()["status"] == 503
     assert proxy.cuts >= 1
