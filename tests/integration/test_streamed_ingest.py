@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import socket
 import struct
 import time
@@ -150,3 +151,27 @@ def test_storage_failing_midway_is_a_503_and_the_upload_is_aborted(
     assert recording_sids(postgres.dsn, account.sid) == []
     keys, unfinished = _in_storage(direct, account)
     assert (keys, unfinished) == ([], []), "the failed ingest did not abort its upload"
+
+
+def test_a_wav_whose_end_is_inconsistent_is_read_back_and_decoded(
+    client: httpx.Client,
+    settings: Settings,
+    account: Account,
+    long_wav: bytes,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "service.ingest.receiver")
+    # A PCM head whose sizes agree with the Content-Length, so it streams; a last chunk that
+    # claims more than the file has, which the at-rest check refuses and ffmpeg decodes.
+    wav = long_wav + b"LIST" + struct.pack("<I", 1000) + b"short!"
+    wav = wav[:4] + struct.pack("<I", len(wav) - 8) + wav[8:]
+    made = upload(client, account, wav, headers={"Content-Length": str(len(wav))})
+    sid = made.json()["sid"]
+    assert made.json()["duration"] == "1836"
+    assert "not a consistent PCM WAV: reading it back" in caplog.text
+    stored = client.get(f"{account.base}/{sid}").content
+    # Normalised by ffmpeg (its own header), the samples unchanged.
+    assert stored != wav and stored[-(len(long_wav) - 100) :] in long_wav
+    keys, unfinished = _in_storage(settings, account)
+    assert [key.rsplit("/", 1)[1] for key in keys] == [f"{sid}.wav"], "the streamed copy stayed"
+    assert unfinished == []
