@@ -101,10 +101,11 @@ class _Parts:
 
     async def cancel(self) -> None:
         """Stop sending (the upload is aborted next)."""
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
         with anyio.CancelScope(shield=True):
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _send(
         self,
