@@ -175,3 +175,17 @@ def test_a_wav_whose_end_is_inconsistent_is_read_back_and_decoded(
     keys, unfinished = _in_storage(settings, account)
     assert [key.rsplit("/", 1)[1] for key in keys] == [f"{sid}.wav"], "the streamed copy stayed"
     assert unfinished == []
+
+
+def test_a_replayed_long_wav_aborts_its_second_upload(
+    client: httpx.Client, settings: Settings, account: Account, long_wav: bytes
+) -> None:
+    key = {"Idempotency-Key": f"replay-{new_sid('CA')}", "Content-Length": str(len(long_wav))}
+    call = new_sid("CA")
+    first = upload(client, account, long_wav, call_sid=call, headers=key)
+    again = upload(client, account, long_wav, call_sid=call, headers=key)
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json()["sid"] == first.json()["sid"]
+    keys, unfinished = _in_storage(settings, account)
+    assert [k.rsplit("/", 1)[1] for k in keys] == [f"{first.json()['sid']}.wav"]
+    assert unfinished == [], "the replay's streamed upload was left behind"
