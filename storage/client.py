@@ -17,6 +17,7 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from storage.errors import ObjectNotFound, StorageUnavailable
+from storage.multipart import MultipartWrite
 
 PART_SIZE = 8 * 1024 * 1024
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
@@ -115,9 +116,18 @@ class ObjectStream:
 class Storage:
     """One bucket of an S3 server, through one long-lived aiobotocore client."""
 
-    def __init__(self, client: Any, config: StorageConfig, presigner: Any | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        config: StorageConfig,
+        presigner: Any | None = None,
+        http: aiohttp.ClientSession | None = None,
+    ) -> None:
         self._client = client
         self._presigner = presigner or client
+        # Plain HTTP for the bodies of streamed parts (``storage.multipart``), sent to presigned
+        # URLs: botocore's request path costs a fifth more time per part than the bytes alone.
+        self._http = http
         self.config = config
         self.bucket = config.bucket
         # One slot per pooled connection: waiting for one is bounded, so a pool held by slow
@@ -259,6 +269,26 @@ class Storage:
                             Bucket=self.bucket, Key=key, UploadId=upload_id
                         )
                     raise
+
+    @contextlib.asynccontextmanager
+    async def connection(self, key: str | None = None) -> AsyncIterator[None]:
+        """One pooled connection's slot for a call of this module's family (``storage.multipart``),
+        with its errors translated as every call's are."""
+        async with self._slot():
+            with _translate(key):
+                yield
+
+    async def start_upload(
+        self, key: str, content_type: str, metadata: dict[str, str] | None = None
+    ) -> MultipartWrite:
+        """Begin a multipart upload to ``key``, its parts sent as they come (``MultipartWrite``);
+        the caller completes or aborts it."""
+        extra = {"Metadata": metadata} if metadata else {}
+        async with self.connection():
+            upload = await self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ContentType=content_type, **extra
+            )
+        return MultipartWrite(self, self._client, self._http, key, upload["UploadId"])
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         """Store a small object."""
@@ -409,4 +439,14 @@ async def open_storage(config: StorageConfig) -> AsyncIterator[Storage]:
             presigner = await stack.enter_async_context(
                 session.create_client("s3", endpoint_url=config.presign_endpoint_url, **common)
             )
-        yield Storage(client, config, presigner)
+        http = await stack.enter_async_context(
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=config.max_connections),
+                timeout=aiohttp.ClientTimeout(
+                    sock_connect=min(5.0, config.timeout), sock_read=config.timeout
+                ),
+                # Storage's answers are read as they are; nothing is decompressed or followed.
+                auto_decompress=False,
+            )
+        )
+        yield Storage(client, config, presigner, http)

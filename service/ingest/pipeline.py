@@ -18,9 +18,10 @@ from db.pool import Pool
 from db.public_keys import PublicKey, fetch_encryption_key
 from db.recordings import Recording, insert_recording
 from service.audio.ffmpeg import FfmpegSlots
-from service.audio.probe import prepare_wav
+from service.audio.probe import AudioError, prepare_wav
 from service.callbacks.outbox import IMPORT_FALLBACK_BASE_URL, CallbackTarget, new_callback
 from service.encryption.cipher import CIPHERTEXT_TYPE, encrypt_file
+from service.ingest.receiver import Streamed
 from service.logs import request_id
 from service.mp3 import queue
 from service.peaks.jobs import enqueue_peaks
@@ -178,15 +179,60 @@ async def store_recording(
     Twilio-encrypted recording copied as it is: nothing is decrypted or encrypted again), and
     no MP3 or peaks are ever made of it.
     """
-    settings, storage = services.settings, services.storage
+    storage = services.storage
     if etag is None:
         etag = await anyio.to_thread.run_sync(file_etag, path)
     size = path.stat().st_size
     sid = new_sid("RE")
     key = object_key(storage, upload.account_sid, sid, "wav")
-    created = upload.date_created or datetime.now(UTC)
     content_type = CIPHERTEXT_TYPE if encryption_details is not None else CONTENT_TYPES["wav"]
     await storage.upload_file(key, path, content_type)
+    stored = Stored(sid, key, size, etag)
+    return await record_stored(services, upload, stored, measured, encryption_details)
+
+
+async def ingest_streamed(
+    services: Clients, upload: Upload, streamed: Streamed, size: int, sha256: bytes
+) -> Recording:
+    """Make the recording of a body already streamed to storage (``service.ingest.receiver``):
+    complete its upload, then write its row. The caller aborts the upload if this raises
+    before completing it (``Received.discard``)."""
+    info = streamed.info
+    if info.duration_seconds > services.settings.max_duration_seconds:
+        raise AudioError(
+            "The uploaded audio is longer than the limit of"
+            f" {services.settings.max_duration_seconds:.0f} seconds"
+        )
+    measured = Measured(
+        duration=info.whole_seconds, sample_rate=info.sample_rate, channels=info.channels
+    )
+    await streamed.write.complete()
+    stored = Stored(streamed.sid, streamed.write.key, size, etag_of(sha256.hex()))
+    return await record_stored(services, upload, stored, measured, None)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A new recording's object, durable in storage: its SID, key, size and strong ETag."""
+
+    sid: str
+    key: str
+    size: int
+    etag: str
+
+
+async def record_stored(
+    services: Clients,
+    upload: Upload,
+    stored: Stored,
+    measured: Measured,
+    encryption_details: dict[str, str] | None,
+) -> Recording:
+    """Write the row (and its status callback) of an object already stored, and queue its MP3
+    and peaks; the object is removed again if PostgreSQL refuses the row."""
+    settings, storage = services.settings, services.storage
+    sid, key = stored.sid, stored.key
+    created = upload.date_created or datetime.now(UTC)
     try:
         row = Recording(
             sid=sid,
@@ -198,8 +244,8 @@ async def store_recording(
             sample_rate=measured.sample_rate,
             channels=measured.channels,
             wav_key=key,
-            wav_size=size,
-            wav_etag=etag,
+            wav_size=stored.size,
+            wav_etag=stored.etag,
             mp3_key=None,
             mp3_size=None,
             mp3_etag=None,

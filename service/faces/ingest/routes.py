@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import hmac
 import logging
 import tempfile
+from collections.abc import AsyncGenerator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -36,15 +36,17 @@ from service.faces.v2008.responses import render_recording, split_suffix
 from service.http.deps import ServicesDep
 from service.http.disconnects import unless_disconnected
 from service.http.query import parse_query_string
-from service.ingest import idempotency
+from service.ingest import idempotency, receiver
 from service.ingest.pipeline import (
     DEFAULT_SOURCE,
     SOURCES,
     Sealing,
     Upload,
     ingest_file,
+    ingest_streamed,
     sealing_of,
 )
+from service.ingest.receiver import Received
 from service.services import Services
 from service.settings import Settings
 from service.sids import is_account_sid, is_call_sid, is_conference_sid
@@ -69,25 +71,40 @@ def check_token(expected: str | None, header: str | None) -> None:
         raise TokenRequired()
 
 
-async def _spool(request: Request, target: Path, limit: int) -> tuple[int, bytes]:
-    """Write the streamed body to disk, never more than ``limit`` bytes; its size and SHA-256."""
-    written = 0
-    digest = hashlib.sha256()
+async def _limited(request: Request, limit: int) -> AsyncGenerator[bytes]:
+    """The streamed body, refused past ``limit`` bytes."""
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise PayloadTooLarge(f"The upload exceeds the limit of {limit} bytes")
+        yield chunk
+
+
+async def _receive(
+    services: Services, request: Request, account_sid: str, spool: Path, sealing: Sealing
+) -> Received:
+    """The whole body, spooled to ``spool`` or (a long PCM WAV of an account that stores in
+    the clear, with its size announced) already streamed to storage."""
+    length = request.headers.get("content-length")
+    streamable = sealing.key is None and length is not None and length.isdigit()
+    body = _limited(request, services.settings.max_upload_bytes)
     try:
-        async with await anyio.open_file(target, "wb") as out:
-            async for chunk in request.stream():
-                written += len(chunk)
-                if written > limit:
-                    raise PayloadTooLarge(f"The upload exceeds the limit of {limit} bytes")
-                digest.update(chunk)
-                await out.write(chunk)
+        return await receiver.receive(
+            services.storage,
+            account_sid,
+            body,
+            spool,
+            stream_size=int(length) if streamable and length else None,
+        )
     except ClientDisconnect as exc:
         raise BadRequest("The upload was cut short") from exc
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise InsufficientStorage() from exc
         raise
-    return written, digest.digest()
+    finally:
+        await body.aclose()
 
 
 def _timestamp(params: dict[str, str], name: str) -> datetime | None:
@@ -177,55 +194,83 @@ async def ingest_recording(
 
     with tempfile.TemporaryDirectory(prefix="ingest-", dir=settings.tmp_dir) as tmp:
         workdir = Path(tmp)
-        source = workdir / "upload"
-        size, digest = await _spool(request, source, settings.max_upload_bytes)
-        if size == 0:
-            raise BadRequest("The request body is empty: send the audio as the body")
-        if key is None:
-            recording = await _ingest(services, request, upload, source, workdir, sealing, digest)
-            return render_recording(recording, fmt, status_code=201)
-        first = await idempotency.claim(
-            services.pool,
-            account_sid,
-            key,
-            idempotency.request_digest(fmt, pairs, digest),
-            wait=KEY_WAIT_SECONDS,
-        )
-        if first is not None:
-            return Response(
-                first.body,
-                first.status,
-                media_type=first.content_type,
-                headers={"Idempotent-Replayed": "true"},
-            )
+        received = await _receive(services, request, account_sid, workdir / "upload", sealing)
         try:
-            recording = await _ingest(services, request, upload, source, workdir, sealing, digest)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await idempotency.release(services.pool, account_sid, key)
-            raise
-        answer = render_recording(recording, fmt, status_code=201)
-        await idempotency.remember(
-            services.pool,
-            account_sid,
-            key,
-            idempotency.Answer(answer.status_code, answer.media_type or "", bytes(answer.body)),
+            return await _answer(
+                services, request, upload, received, workdir, sealing, fmt, key, pairs
+            )
+        finally:
+            # An upload streamed to storage and not made a recording (refused, replayed, cut
+            # short) is dropped now, not left for `recordings gc`.
+            await received.discard()
+
+
+async def _answer(
+    services: Services,
+    request: Request,
+    upload: Upload,
+    received: Received,
+    workdir: Path,
+    sealing: Sealing,
+    fmt: str,
+    key: str | None,
+    pairs: list[tuple[str, str]],
+) -> Response:
+    """The answer to an upload whose body is in: its new recording, or a replayed answer."""
+    account_sid = upload.account_sid
+    if received.size == 0:
+        raise BadRequest("The request body is empty: send the audio as the body")
+    if key is None:
+        recording = await _ingest(services, request, upload, received, workdir, sealing)
+        return render_recording(recording, fmt, status_code=201)
+    first = await idempotency.claim(
+        services.pool,
+        account_sid,
+        key,
+        idempotency.request_digest(fmt, pairs, received.sha256),
+        wait=KEY_WAIT_SECONDS,
+    )
+    if first is not None:
+        return Response(
+            first.body,
+            first.status,
+            media_type=first.content_type,
+            headers={"Idempotent-Replayed": "true"},
         )
-        return answer
+    try:
+        recording = await _ingest(services, request, upload, received, workdir, sealing)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await idempotency.release(services.pool, account_sid, key)
+        raise
+    answer = render_recording(recording, fmt, status_code=201)
+    await idempotency.remember(
+        services.pool,
+        account_sid,
+        key,
+        idempotency.Answer(answer.status_code, answer.media_type or "", bytes(answer.body)),
+    )
+    return answer
 
 
 async def _ingest(
     services: Services,
     request: Request,
     upload: Upload,
-    source: Path,
+    received: Received,
     workdir: Path,
     sealing: Sealing,
-    digest: bytes,
 ) -> Recording:
-    """The recording ``source`` (whose SHA-256 is ``digest``) makes, or the service's error for
-    why not."""
-    making = ingest_file(services, upload, source, workdir, sealing=sealing, sha256=digest.hex())
+    """The recording the received body makes, or the service's error for why not."""
+    if received.streamed is not None:
+        making = ingest_streamed(
+            services, upload, received.streamed, received.size, received.sha256
+        )
+    else:
+        assert received.path is not None
+        making = ingest_file(
+            services, upload, received.path, workdir, sealing=sealing, sha256=received.sha256.hex()
+        )
     try:
         # A platform that gave up waiting retries: finishing this one would store it twice.
         return await unless_disconnected(request, making)
