@@ -1,10 +1,12 @@
-"""Proxy-mode streaming at its chunk size (1 MiB, one ASGI send each): bodies and ranges come
-out byte for byte at every chunk boundary, and a client that leaves mid-stream gives back its
-download slot and its storage connection.
+"""Proxy-mode streaming at its chunk size (1 MiB, one ASGI send each), read off storage's
+socket by storage.direct: bodies and ranges come out byte for byte at every chunk boundary and
+at any chunk size, and a client that leaves mid-stream, a missing object or a stream closed half
+read give back the download slot and the storage connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
 from collections.abc import Iterator
@@ -12,7 +14,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from service.services import storage_config
 from service.settings import Settings
+from storage.client import open_storage
+from storage.errors import ObjectNotFound, StorageUnavailable
 from tests.support.clients import Account, new_account, uploaded_sid
 from tests.support.stack import ServerThread
 from tests.support.wavs import noise_wav
@@ -117,3 +122,70 @@ def test_a_client_leaving_mid_stream_gives_back_its_slot_and_storage_connection(
             answer = http.get(target)
             assert answer.status_code == 200, answer.text
             assert answer.content == BODY
+
+
+@pytest.mark.parametrize("chunk", [4096, 65_537, MiB])
+def test_direct_reads_are_whole_chunks_of_the_stored_bytes(settings: Settings, chunk: int) -> None:
+    spans: list[tuple[int | None, int | None]] = [
+        (None, None),
+        (MiB - 3, 2 * MiB + 5),
+        (SIZE - 1, SIZE - 1),
+    ]
+
+    async def go() -> list[tuple[int, list[bytes]]]:
+        async with open_storage(storage_config(settings)) as storage:
+            key = storage.key(f"direct-probe-{chunk}")
+            await storage.put_bytes(key, BODY, "audio/x-wav")
+            read = []
+            try:
+                for first, last in spans:
+                    stream = await storage.open_stream(key, first, last, chunk_size=chunk)
+                    try:
+                        read.append(
+                            (stream.content_length, [c async for c in stream.iter_chunks(chunk)])
+                        )
+                    finally:
+                        await stream.aclose()
+            finally:
+                await storage.delete_objects([key])
+            return read
+
+    for (first, last), (length, chunks) in zip(spans, asyncio.run(go()), strict=True):
+        expected = BODY if first is None or last is None else BODY[first : last + 1]
+        assert length == len(expected)
+        assert b"".join(chunks) == expected
+        # Whole chunks but the last: one send each, never a slice of one.
+        assert all(len(piece) == chunk for piece in chunks[:-1]), [len(c) for c in chunks]
+        assert 0 < len(chunks[-1]) <= chunk
+
+
+def test_direct_reads_give_their_storage_connection_back(settings: Settings) -> None:
+    """With one storage connection: a missing object, a stream closed half read and one read
+    to the end each give it back."""
+    config = storage_config(settings.model_copy(update={"s3_max_connections": 1}))
+
+    async def go() -> bytes:
+        async with open_storage(config) as storage:
+            key = storage.key("direct-slot-probe")
+            await storage.put_bytes(key, BODY, "audio/x-wav")
+            try:
+                with pytest.raises(ObjectNotFound):
+                    await storage.open_stream(storage.key("no-such-object"), chunk_size=MiB)
+                half = await storage.open_stream(key, chunk_size=MiB)
+                with pytest.raises(StorageUnavailable, match="busy"):
+                    await storage.open_stream(key, chunk_size=MiB)
+                async for _ in half.iter_chunks(MiB):
+                    break
+                await half.aclose()
+                whole = await storage.open_stream(key, chunk_size=MiB)
+                try:
+                    body = b"".join([c async for c in whole.iter_chunks(MiB)])
+                finally:
+                    await whole.aclose()
+                again = await storage.open_stream(key, 0, 9, chunk_size=MiB)
+                await again.aclose()
+            finally:
+                await storage.delete_objects([key])
+            return body
+
+    assert asyncio.run(go()) == BODY
