@@ -192,10 +192,16 @@ class Storage:
 
     async def open_stream(
         self, key: str, first: int | None = None, last: int | None = None, *, chunk_size: int
-    ) -> DirectStream:
+    ) -> ObjectStream | DirectStream:
         """Start a GET of the whole object, or of bytes ``first..last``, to stream it on in
         chunks of ``chunk_size``: read off the socket into the chunks themselves
-        (storage.direct), on a connection of its own, under the same pool of slots."""
+        (storage.direct), on a connection of its own, under the same pool of slots.
+
+        A range of one chunk or less (a player seeking) gains nothing from that and would pay
+        a new connection (a TLS handshake, remotely): it takes a pooled one of the S3 client.
+        """
+        if first is not None and last is not None and last - first < chunk_size:
+            return await self.open_object(key, first, last)
         # Presigning is local (a signature), and the URL is used at once.
         url = await self.presign_internal_get(key, 300)
         await self._take_slot()

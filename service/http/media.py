@@ -17,7 +17,7 @@ from service.errors import PreconditionFailed, RangeNotSatisfiable
 from service.http.conditionals import Outcome, Validators, evaluate, if_range_allows
 from service.http.cors import CORS_HEADERS
 from service.http.ranges import ByteRange, Unsatisfiable, parse_range
-from storage.client import Storage
+from storage.client import ObjectStream, Storage
 from storage.direct import DirectStream
 from storage.errors import StorageUnavailable
 
@@ -106,7 +106,7 @@ class ObjectStreamResponse(SpanStreamResponse):
         self,
         storage: Storage,
         key: str,
-        stream: DirectStream,
+        stream: ObjectStream | DirectStream,
         span: tuple[int, int],
         policy: StreamPolicy,
         *,
@@ -115,7 +115,7 @@ class ObjectStreamResponse(SpanStreamResponse):
     ) -> None:
         self._storage = storage
         self._key = key
-        self._stream: DirectStream | None = stream
+        self._stream: ObjectStream | DirectStream | None = stream
         super().__init__(span, policy, status_code=status_code, headers=headers)
 
     async def stream_response(self, send: Send) -> None:

@@ -132,7 +132,7 @@ def test_direct_reads_are_whole_chunks_of_the_stored_bytes(settings: Settings, c
         (SIZE - 1, SIZE - 1),
     ]
 
-    async def go() -> list[tuple[int, list[bytes]]]:
+    async def go() -> list[tuple[str, int, list[bytes]]]:
         async with open_storage(storage_config(settings)) as storage:
             key = storage.key(f"direct-probe-{chunk}")
             await storage.put_bytes(key, BODY, "audio/x-wav")
@@ -141,17 +141,18 @@ def test_direct_reads_are_whole_chunks_of_the_stored_bytes(settings: Settings, c
                 for first, last in spans:
                     stream = await storage.open_stream(key, first, last, chunk_size=chunk)
                     try:
-                        read.append(
-                            (stream.content_length, [c async for c in stream.iter_chunks(chunk)])
-                        )
+                        chunks = [c async for c in stream.iter_chunks(chunk)]
+                        read.append((type(stream).__name__, stream.content_length, chunks))
                     finally:
                         await stream.aclose()
             finally:
                 await storage.delete_objects([key])
             return read
 
-    for (first, last), (length, chunks) in zip(spans, asyncio.run(go()), strict=True):
+    for (first, last), (kind, length, chunks) in zip(spans, asyncio.run(go()), strict=True):
         expected = BODY if first is None or last is None else BODY[first : last + 1]
+        # Read off the socket, but for a range of one chunk or less: a pooled connection.
+        assert kind == ("ObjectStream" if len(expected) <= chunk else "DirectStream")
         assert length == len(expected)
         assert b"".join(chunks) == expected
         # Whole chunks but the last: one send each, never a slice of one.
