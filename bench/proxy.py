@@ -6,6 +6,11 @@
 - N streams (64): the same WAV N times at once through `serve --workers 1` and `--workers 2`,
   beside storage's own MB/s at N, with the CPU each process group spent (in % of one core), so
   the ceiling is named: which process runs out of CPU first.
+- With ``--before CHECKOUT``, the `serve` of another checkout (its own .venv, e.g. the main
+  branch) takes its turn beside them, at 1 and N streams with one worker.
+
+Every figure of a service also gives its CPU seconds per GB served, the figure a shared machine
+moves least.
 
 The cases take turns in every round (rounds interleaved), so a noisy machine moves them all;
 medians of the rounds. Everything runs on the embedded stack (bench/stack.py), stopped by PID at
@@ -18,7 +23,8 @@ import argparse
 import asyncio
 import statistics
 import tempfile
-from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +41,14 @@ MB = 1_000_000
 TARGET = 0.75
 
 
-def _serve(stack: Stack, workdir: Path, workers: int) -> ServerProcess:
+def _serve(stack: Stack, workdir: Path, workers: int, bin_dir: Path = VENV_BIN) -> ServerProcess:
     """``recordings serve --workers N`` in proxy mode (the default), as deployed."""
     port = free_port()
-    argv = [str(VENV_BIN / "recordings"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [str(bin_dir / "recordings"), "serve", "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--workers", str(workers)]
     env = stack.service_env(RECORDINGS_MEDIA_DELIVERY="proxy", RECORDINGS_LOG_LEVEL="WARNING")
-    return ServerProcess(f"serve-w{workers}", argv, port=port, env=env, cwd=workdir)
+    name = f"serve-{port}"  # its log: serve-PORT.log in the work directory
+    return ServerProcess(name, argv, port=port, env=env, cwd=workdir)
 
 
 def _ingest(service: ServerProcess, stack: Stack, wav: Path) -> str:
@@ -80,19 +87,21 @@ def _check(answer: dict[str, Any], size: int, streams: int, what: str) -> None:
         raise RuntimeError(f"{what}: errors {answer['errors'][:3]} bad {bad[:3]}")
 
 
-def _single(url: str, size: int, groups: dict[str, int] | None = None) -> tuple[float, str]:
-    monitor = Monitor(groups) if groups else None
-    answer = run_client({"mode": "raw", "targets": [url], "streams": 1}, monitor)
-    _check(answer, size, 1, url)
-    text = monitor.result.cpu_text() if monitor is not None else ""
-    return float(size / answer["transfers"][0]["seconds"] / MB), text
+@dataclass
+class Run:
+    """One measured transfer (or N at once): MB/s, the service's CPU seconds per GB (when a
+    service took part) and every group's CPU in % of one core."""
+
+    rate: float
+    serve_s_per_gb: float | None
+    cpu: str
 
 
-def _many(
+def _run(
     url: str, size: int, streams: int, groups: dict[str, int], rss_pid: int | None = None
-) -> tuple[float, str]:
-    """MB/s of ``streams`` GETs at once, the CPU of each group (and, with ``rss_pid``, that
-    process's RSS growth per stream over its RSS before the run)."""
+) -> Run:
+    """``streams`` GETs of ``url`` at once (with ``rss_pid``, that process's RSS growth per
+    stream over its RSS before the run is added to the CPU text)."""
     monitor = Monitor(groups, rss_pid=rss_pid)
     answer = run_client({"mode": "raw", "targets": [url], "streams": streams}, monitor)
     _check(answer, size, streams, f"{url} x{streams}")
@@ -101,7 +110,12 @@ def _many(
     if rss_pid is not None and watch.rss_samples:
         growth = (watch.rss_peak - watch.rss_idle) / streams / 2**20
         text += f"; RSS +{growth:.2f} MiB per stream"
-    return float(answer["bytes"] / answer["wall"] / MB), text
+    if streams == 1:
+        rate = size / answer["transfers"][0]["seconds"] / MB
+    else:
+        rate = answer["bytes"] / answer["wall"] / MB
+    per_gb = watch.cpu["serve"] / (answer["bytes"] / 1e9) if "serve" in watch.cpu else None
+    return Run(float(rate), per_gb, text)
 
 
 def _median(values: list[float]) -> float:
@@ -116,90 +130,70 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=64)
     parser.add_argument("--quick", action="store_true", help="a 5-minute WAV, 3 and 1 rounds")
     parser.add_argument("--no-many", action="store_true", help="only the 1-stream figures")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a checkout of the code before (with its .venv): its `serve` is measured too",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.rounds, args.many_rounds = 300, 3, 1
 
-    with running_stack() as stack, tempfile.TemporaryDirectory() as tmp:
+    with running_stack() as stack, tempfile.TemporaryDirectory() as tmp, ExitStack() as stop:
         workdir = Path(tmp)
         wav = make_wav(workdir / "call.wav", args.seconds)
         size = wav.stat().st_size
-        one = _serve(stack, workdir, 1)
-        two = _serve(stack, workdir, 2)
-        with one, two:
-            one.start()
-            two.start()
-            sid = _ingest(one, stack, wav)
-            path = f"/2010-04-01/Accounts/{stack.account_sid}/Recordings/{sid}.wav"
-            urls = {
-                "serve": one.base_url + path,
-                "serve --workers 2": two.base_url + path,
-                "storage": asyncio.run(_presigned(stack, sid)),
-            }
-            # The 2010 face asks for the account's credentials: the bench account enforces none
-            # for media (the default), so the same URL serves the raw client.
-            for url in urls.values():  # warm-up: connections, caches, first imports
-                _single(url, size)
+        servers = {"serve": _serve(stack, workdir, 1)}
+        if args.before is not None:
+            servers["serve, before"] = _serve(stack, workdir, 1, args.before / ".venv" / "bin")
+        servers["serve --workers 2"] = _serve(stack, workdir, 2)
+        for server in servers.values():
+            stop.enter_context(server).start()
+        sid = _ingest(servers["serve"], stack, wav)
+        path = f"/2010-04-01/Accounts/{stack.account_sid}/Recordings/{sid}.wav"
+        # The bench account enforces no media credentials (the default): one URL for all.
+        urls = {name: server.base_url + path for name, server in servers.items()}
+        urls["storage"] = asyncio.run(_presigned(stack, sid))
+        for url in urls.values():  # warm-up: connections, caches, first imports
+            _run(url, size, 1, {})
 
-            groups1 = {"serve": one.pid, "s3": stack.s3.pid or 0}
-            singles: dict[str, list[float]] = {"serve": [], "storage": []}
-            single_cpu: dict[str, str] = {}
-            for _ in range(args.rounds):
-                for name in singles:
-                    rate, text = _single(urls[name], size, groups1)
-                    singles[name].append(rate)
-                    single_cpu[name] = text
+        def groups(name: str) -> dict[str, int]:
+            found = {"s3": stack.s3.pid or 0, "postgres": stack.postgres.pid or 0}
+            return {"serve": servers[name].pid, **found} if name in servers else found
 
-            many: dict[str, list[float]] = {name: [] for name in urls}
-            cpu: dict[str, list[str]] = {name: [] for name in urls}
-            s3_pid = stack.s3.pid or 0
-            pg_pid = stack.postgres.pid or 0
-            pids = {"serve": one.pid, "serve --workers 2": two.pid, "storage": 0}
-            if not args.no_many:
-                for _ in range(args.many_rounds):
-                    for name, url in urls.items():
-                        groups = {"s3": s3_pid, "postgres": pg_pid}
-                        if pids[name]:
-                            groups = {"serve": pids[name], **groups}
-                        rss = one.pid if name == "serve" else None
-                        rate, text = _many(url, size, args.streams, groups, rss)
-                        many[name].append(rate)
-                        cpu[name].append(text)
+        single_names = [name for name in urls if name != "serve --workers 2"]
+        singles: dict[str, list[Run]] = {name: [] for name in single_names}
+        for _ in range(args.rounds):
+            for name in single_names:
+                singles[name].append(_run(urls[name], size, 1, groups(name)))
+        many: dict[str, list[Run]] = {name: [] for name in urls}
+        for _ in range(0 if args.no_many else args.many_rounds):
+            for name, url in urls.items():
+                rss = servers[name].pid if name in servers and "workers" not in name else None
+                many[name].append(_run(url, size, args.streams, groups(name), rss))
 
-    _print(args, size, singles, single_cpu, many, cpu)
+    print(f"WAV {size / BYTES_PER_SECOND / 60:.0f} min, {size / MB:.1f} MB, proxy mode")
+    print(f"1 stream, median of {args.rounds} (CPU: the last run, % of one core):")
+    _print(singles, "serve (proxy)")
+    if not args.no_many:
+        print(f"{args.streams} streams, median of {args.many_rounds}:")
+        _print(many, f"serve x{args.streams}")
     return 0
 
 
-def _print(
-    args: argparse.Namespace,
-    size: int,
-    singles: dict[str, list[float]],
-    single_cpu: dict[str, str],
-    many: dict[str, list[float]],
-    cpu: dict[str, list[str]],
-) -> None:
-    rounded: Callable[[list[float]], list[int]] = lambda values: [round(v) for v in values]  # noqa: E731
-    minutes = size / BYTES_PER_SECOND / 60
-    print(f"WAV {minutes:.0f} min, {size / MB:.1f} MB, proxy mode")
-    serve, storage = _median(singles["serve"]), _median(singles["storage"])
-    ratio = serve / storage
-    verdict = "met" if ratio >= TARGET else "NOT met"
-    print(f"1 stream, median of {args.rounds}:")
-    for name, label, median in (
-        ("serve", "serve (proxy)", serve),
-        ("storage", "storage (presigned)", storage),
-    ):
-        runs = rounded(singles[name])
-        print(f"  {label:<22} {median:8.0f} MB/s  runs {runs}  {single_cpu[name]}")
-    print(f"  ratio                  {ratio:8.2f}       target >= {TARGET} ({verdict})")
-    if args.no_many:
-        return
-    print(f"{args.streams} streams, median of {args.many_rounds}, CPU in % of one core (last run):")
-    for name, values in many.items():
-        print(f"  {name:<22} {_median(values):8.0f} MB/s  runs {rounded(values)}  {cpu[name][-1]}")
-    base = _median(many["storage"])
-    for name in ("serve", "serve --workers 2"):
-        print(f"  {name} / storage  {_median(many[name]) / base:8.2f}")
+def _print(runs: dict[str, list[Run]], what: str) -> None:
+    base = _median([run.rate for run in runs["storage"]])
+    for name, measured in runs.items():
+        rate = _median([run.rate for run in measured])
+        costs = [run.serve_s_per_gb for run in measured if run.serve_s_per_gb is not None]
+        cost = f"  serve {_median(costs):.2f} s CPU/GB" if costs else ""
+        versus = f"  {rate / base:.2f}x storage" if name != "storage" else ""
+        print(f"  {name:<20} {rate:6.0f} MB/s{versus}{cost}")
+        print(f"      runs {[round(run.rate) for run in measured]}; {measured[-1].cpu}")
+    if "serve" in runs and what == "serve (proxy)":
+        ratio = _median([run.rate for run in runs["serve"]]) / base
+        verdict = "met" if ratio >= TARGET else "NOT met"
+        print(f"  target: serve >= {TARGET}x storage at one stream: {ratio:.2f} ({verdict})")
 
 
 if __name__ == "__main__":
