@@ -16,6 +16,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from storage.direct import DirectStream, open_direct
 from storage.errors import ObjectNotFound, StorageUnavailable
 from storage.multipart import MultipartWrite
 
@@ -198,6 +199,35 @@ class Storage:
         return ObjectStream(
             response["Body"], int(response["ContentLength"]), _once(self._slots.release)
         )
+
+    async def open_stream(
+        self, key: str, first: int | None = None, last: int | None = None, *, chunk_size: int
+    ) -> ObjectStream | DirectStream:
+        """Start a GET of the whole object, or of bytes ``first..last``, to stream it on in
+        chunks of ``chunk_size``: read off the socket into the chunks themselves
+        (storage.direct), on a connection of its own, under the same pool of slots.
+
+        A range of one chunk or less (a player seeking) gains nothing from that and would pay
+        a new connection (a TLS handshake, remotely): it takes a pooled one of the S3 client.
+        """
+        if first is not None and last is not None and last - first < chunk_size:
+            return await self.open_object(key, first, last)
+        # Presigning is local (a signature), and the URL is used at once.
+        url = await self.presign_internal_get(key, 300)
+        await self._take_slot()
+        try:
+            return await open_direct(
+                url,
+                first=first,
+                last=last,
+                chunk=chunk_size,
+                timeout=self.config.timeout,
+                key=key,
+                release=_once(self._slots.release),
+            )
+        except BaseException:
+            self._slots.release()
+            raise
 
     async def iter_object(self, key: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
         """The object's bytes in chunks; its connection is given back however the reading ends."""

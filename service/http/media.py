@@ -18,6 +18,7 @@ from service.http.conditionals import Outcome, Validators, evaluate, if_range_al
 from service.http.cors import CORS_HEADERS
 from service.http.ranges import ByteRange, Unsatisfiable, parse_range
 from storage.client import ObjectStream, Storage
+from storage.direct import DirectStream
 from storage.errors import StorageUnavailable
 
 # A SID's audio never changes, so caches may keep it; a day bounds how long a deleted
@@ -105,7 +106,7 @@ class ObjectStreamResponse(SpanStreamResponse):
         self,
         storage: Storage,
         key: str,
-        stream: ObjectStream,
+        stream: ObjectStream | DirectStream,
         span: tuple[int, int],
         policy: StreamPolicy,
         *,
@@ -114,7 +115,7 @@ class ObjectStreamResponse(SpanStreamResponse):
     ) -> None:
         self._storage = storage
         self._key = key
-        self._stream: ObjectStream | None = stream
+        self._stream: ObjectStream | DirectStream | None = stream
         super().__init__(span, policy, status_code=status_code, headers=headers)
 
     async def stream_response(self, send: Send) -> None:
@@ -124,7 +125,9 @@ class ObjectStreamResponse(SpanStreamResponse):
         offset = self._first
         while offset <= self._last:
             if self._stream is None:
-                self._stream = await self._storage.open_object(self._key, offset, self._last)
+                self._stream = await self._storage.open_stream(
+                    self._key, offset, self._last, chunk_size=self._policy.chunk_size
+                )
                 if self._stream.content_length != self._last - offset + 1:
                     raise StorageUnavailable(f"{self._key}: stored size changed")
             chunks = self._stream.iter_chunks(self._policy.chunk_size)
@@ -328,10 +331,11 @@ async def media_response(
             headers=decided.headers,
         )
     first, last = decided.span
+    chunk_size = policy.chunk_size
     if decided.status == 200:
-        stream = await storage.open_object(media.key)
+        stream = await storage.open_stream(media.key, chunk_size=chunk_size)
     else:
-        stream = await storage.open_object(media.key, first, last)
+        stream = await storage.open_stream(media.key, first, last, chunk_size=chunk_size)
     expected = last - first + 1
     if stream.content_length != expected:
         await stream.aclose()
