@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -22,6 +24,68 @@ async def _reset(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
+# How many statements' descriptions a pooled connection keeps, and for how long: as asyncpg's
+# own cache of named statements (statement_cache_size, max_cached_statement_lifetime).
+DESCRIBED_STATEMENTS = 100
+DESCRIPTION_LIFETIME = 300.0
+
+
+class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A connection through a transaction pooler that describes each statement once.
+
+    Without named prepared statements (a pooler may hand the server connection that parsed one
+    to another client), asyncpg prepares every query anew: a Parse and Describe, a round trip
+    for the types of its parameters and columns, then Parse, Bind and Execute. The description
+    is the same every time, so it is kept here and each later run of the query is one write
+    and one round trip: the unnamed statement is parsed again in the same message as its Bind
+    and Execute, so it never outlives the transaction the pooler gives it.
+
+    A description could only go stale if a migration changed the type of a column in place
+    while replicas run: they are kept ``DESCRIPTION_LIFETIME`` seconds at most, and a
+    connection asyncpg resets for a schema change (``reload_schema_state``) forgets them.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._described: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+
+    async def _get_statement(
+        self,
+        query: str,
+        timeout: float | None,
+        *,
+        named: str | bool | None = False,
+        use_cache: bool = True,
+        ignore_custom_codec: bool = False,
+        record_class: Any = None,
+    ) -> Any:
+        key = (query, record_class, ignore_custom_codec)
+        kept = self._described.get(key) if use_cache and not named else None
+        now = time.monotonic()
+        if kept is not None and now - kept[0] < DESCRIPTION_LIFETIME:
+            self._described.move_to_end(key)
+            return kept[1]
+        statement = await super()._get_statement(
+            query,
+            timeout,
+            named=named,
+            use_cache=use_cache,
+            ignore_custom_codec=ignore_custom_codec,
+            record_class=record_class,
+        )
+        # Only an unnamed statement, which asyncpg parses again with every Bind, is kept.
+        if use_cache and not named and not statement.name and not statement.prepared:
+            self._described[key] = (now, statement)
+            self._described.move_to_end(key)
+            while len(self._described) > DESCRIBED_STATEMENTS:
+                self._described.popitem(last=False)
+        return statement
+
+    def _drop_local_statement_cache(self) -> None:
+        self._described.clear()
+        super()._drop_local_statement_cache()
+
+
 @asynccontextmanager
 async def open_pool(
     dsn: str, *, max_size: int = 20, timeout: float = 10.0, pooled: bool = False
@@ -35,7 +99,8 @@ async def open_pool(
         dsn,
         # A named prepared statement lives on the server connection that parsed it, which a
         # pooler may give to another client before the next query: none are made then.
-        statement_cache_size=0 if pooled else 100,
+        statement_cache_size=0 if pooled else DESCRIBED_STATEMENTS,
+        connection_class=PooledConnection if pooled else asyncpg.Connection,
         min_size=0,
         max_size=max_size,
         timeout=timeout,

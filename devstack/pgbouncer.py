@@ -32,6 +32,7 @@ class PgBouncer:
     database: str
     user: str
     log_path: Path
+    pid: int
 
     @property
     def dsn(self) -> str:
@@ -109,7 +110,7 @@ def running_pgbouncer(
                 logs = [p.read_text(errors="replace") for p in directory.glob("*.log")]
                 raise RuntimeError(f"pgbouncer did not start: {' '.join(logs)[-2000:]}")
             time.sleep(0.05)
-        yield PgBouncer(port, "postgres", postgres.user, log_path)
+        yield PgBouncer(port, "postgres", postgres.user, log_path, process.pid)
     finally:
         process.terminate()
         try:

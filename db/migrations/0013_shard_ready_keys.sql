@@ -32,8 +32,28 @@ DROP TRIGGER IF EXISTS recording_peaks_account ON recording_peaks;
 CREATE TRIGGER recording_peaks_account BEFORE INSERT ON recording_peaks
     FOR EACH ROW EXECUTE FUNCTION recording_peaks_account();
 
-UPDATE recording_peaks p SET account_sid = r.account_sid
-    FROM recordings r WHERE p.account_sid IS NULL AND r.sid = p.sid;
+-- In batches of 5,000 rows in SID order, each committed on its own: one UPDATE of every row would
+-- hold all of their row locks until it ended (64 s at 10,000,000 recordings and 1,000,000 peaks),
+-- and deleting a recording, which deletes its peaks row, would wait for it that long. A run again
+-- after a failure walks on past the rows already filled in.
+DO $$
+DECLARE
+    done text := '';
+    upto text;
+BEGIN
+    LOOP
+        SELECT max(sid) INTO upto FROM (
+            SELECT sid FROM recording_peaks
+            WHERE sid > done AND account_sid IS NULL ORDER BY sid LIMIT 5000
+        ) batch;
+        EXIT WHEN upto IS NULL;
+        UPDATE recording_peaks p SET account_sid = r.account_sid
+            FROM recordings r
+            WHERE p.sid > done AND p.sid <= upto AND p.account_sid IS NULL AND r.sid = p.sid;
+        done := upto;
+        COMMIT;
+    END LOOP;
+END $$;
 
 -- NOT NULL without a scan under ACCESS EXCLUSIVE: a CHECK validated under a weaker lock first.
 DO $$ BEGIN

@@ -221,6 +221,22 @@ async def authenticate(
     return account
 
 
+def _own_token(found: MediaLookup, credentials: Credentials) -> bool:
+    """Whether these are the recording's account's SID and one of its AuthTokens, checked
+    against the account's row read with the recording."""
+    return credentials.username == found.recording.account_sid and _matches(
+        credentials.password, found.token_salt, found.token_hash, found.secondary_token_hash
+    )
+
+
+def owner_proves(found: MediaLookup, header: str | None) -> bool:
+    """Whether ``header`` holds the recording's own active account's AuthToken: what most
+    requests carry, settled without another query. False says nothing: the caller asks
+    ``authenticate``, which gives every refusal (and lets keys and parents through)."""
+    credentials = parse_basic(header)
+    return found.account_active and credentials is not None and _own_token(found, credentials)
+
+
 async def authorize_media(pool: Pool, found: MediaLookup, header: str | None) -> None:
     """Let a media request through if the recording's account is active and does not ask for
     credentials, or if ``header`` holds credentials that reach that account."""
@@ -234,9 +250,7 @@ async def authorize_media(pool: Pool, found: MediaLookup, header: str | None) ->
         raise Unauthorized("This account requires credentials for its media")
     if credentials.username == account_sid:
         # The account's own token, checked against the row already read (one query, not two).
-        if not _matches(
-            credentials.password, found.token_salt, found.token_hash, found.secondary_token_hash
-        ):
+        if not _own_token(found, credentials):
             raise Unauthorized("Invalid credentials")
         return
     await authenticate(pool, header, account_sid)

@@ -34,14 +34,14 @@ def keys() -> None:
 def keys_create(settings: Settings, account_sid: str, name: str, as_json: bool) -> None:
     """Create a key and print its SID and secret (the secret is shown only now)."""
     from db.accounts import fetch_account
-    from db.pool import open_pool
     from service.accounts.keys import MAX_NAME, create_key
+    from service.database import open_database
 
     if len(name) > MAX_NAME:
         raise click.BadParameter(f"at most {MAX_NAME} characters", param_hint="--name")
 
     async def go() -> tuple[str, str] | None:
-        async with open_pool(settings.database_url, max_size=1) as pool:
+        async with open_database(settings, max_size=1) as pool:
             if await fetch_account(pool, account_sid) is None:
                 return None
             made = await create_key(pool, account_sid, name)
@@ -67,11 +67,11 @@ def keys_list(settings: Settings, account_sid: str, as_json: bool) -> None:
     """List the account's keys (never their secrets)."""
     from db.accounts import fetch_account
     from db.api_keys import ApiKey, list_keys
-    from db.pool import open_pool
+    from service.database import open_database
     from service.http.representations import rfc2822
 
     async def go() -> list[ApiKey] | None:
-        async with open_pool(settings.database_url, max_size=1) as pool:
+        async with open_database(settings, max_size=1) as pool:
             if await fetch_account(pool, account_sid) is None:
                 return None
             return await list_keys(pool, account_sid, limit=1_000_000, offset=0)
@@ -97,13 +97,13 @@ def keys_list(settings: Settings, account_sid: str, as_json: bool) -> None:
 def keys_delete(settings: Settings, key_sid: str, yes: bool) -> None:
     """Delete a key: it stops authenticating at once, on every replica."""
     from db.api_keys import delete_key, find_key
-    from db.pool import open_pool
+    from service.database import open_database
 
     if not yes:
         click.confirm(f"Delete the API key {key_sid}?", abort=True, err=True)
 
     async def go() -> str | None:
-        async with open_pool(settings.database_url, max_size=1) as pool:
+        async with open_database(settings, max_size=1) as pool:
             key = await find_key(pool, key_sid)
             if key is None or not await delete_key(pool, key.account_sid, key.sid):
                 return None

@@ -48,12 +48,16 @@ class Catalog:
 
     async def fetch(self, account_sid: str, sid: str) -> MediaLookup:
         """A live recording of this account, with its account's media-auth facts."""
-        if not is_account_sid(account_sid) or not is_recording_sid(sid):
-            raise RecordingNotFound()
-        found = await fetch_media(self.pool, account_sid, sid)
+        found = await self.find(account_sid, sid)
         if found is None:
             raise RecordingNotFound()
         return found
+
+    async def find(self, account_sid: str, sid: str) -> MediaLookup | None:
+        """``fetch``, or None where it would answer 404."""
+        if not is_account_sid(account_sid) or not is_recording_sid(sid):
+            return None
+        return await fetch_media(self.pool, account_sid, sid)
 
     async def list_page(
         self, account_sid: str, filters: ListFilter, *, page: int, page_size: int

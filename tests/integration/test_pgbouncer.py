@@ -11,11 +11,16 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+import db.pool as pool_module
+from db.pool import open_pool
 from devstack.pgbouncer import PgBouncer, running_pgbouncer
 from devstack.servers import EmbeddedPostgres, EmbeddedS3
 from service.settings import Settings
 from tests.support.clients import Account, new_account, upload
+from tests.support.credentials import create_key
+from tests.support.faults import FaultProxy
 from tests.support.partitioning import is_partitioned
+from tests.support.pgwire import Message, frontend_messages, parsed, round_trips
 from tests.support.stack import (
     PARTITIONED,
     THROUGH_PGBOUNCER,
@@ -133,3 +138,60 @@ def test_the_session_settings_go_through_pgbouncer_when_asked(settings: Settings
 def test_recordings_are_partitioned_when_asked(settings: Settings) -> None:
     # TESTS_RECORDINGS_PARTITIONED=1 (a battery run of .ci/run) really partitions the table.
     assert asyncio.run(is_partitioned(settings.session_database_url)) == PARTITIONED
+
+
+def test_a_statement_through_the_pooler_is_described_once(
+    bouncer: PgBouncer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def run(proxy: FaultProxy, times: int) -> list[Message]:
+        async with open_pool(proxy.rewrite(bouncer.dsn), max_size=1, pooled=True) as pool:
+            assert await pool.fetchval("SELECT 1") == 1
+            mark = len(proxy.sent_since(0))
+            for n in range(times):
+                assert await pool.fetchval("SELECT $1::int + 1", n) == n + 1
+            return frontend_messages(proxy.sent_since(mark))
+
+    with FaultProxy.for_url(bouncer.dsn, record=True) as proxy:
+        messages = asyncio.run(run(proxy, 10))
+    # The first run asks for the types (Parse, Describe, Flush); each run is then Parse, Bind,
+    # Execute and Sync in one write: eleven round trips for ten runs, not twenty.
+    assert [m.kind for m in messages[:3]] == ["P", "D", "H"]
+    assert sum(m.kind == "D" for m in messages) == 1
+    assert round_trips(messages) == 11
+    assert len(parsed(messages, "SELECT $1::int + 1")) == 11
+
+    # A description is kept only so long: past its lifetime the statement is described again.
+    monkeypatch.setattr(pool_module, "DESCRIPTION_LIFETIME", 0.0)
+    with FaultProxy.for_url(bouncer.dsn, record=True) as proxy:
+        messages = asyncio.run(run(proxy, 3))
+    assert sum(m.kind == "D" for m in messages) == 3
+    assert round_trips(messages) == 6
+
+
+def test_an_instance_get_with_the_accounts_own_token_is_one_round_trip(
+    bouncer: PgBouncer, pooled: Settings, demo_wav: bytes
+) -> None:
+    account = new_account(pooled.session_database_url)
+    with FaultProxy.for_url(bouncer.dsn, record=True) as proxy:
+        # One connection in the pool, so what it sent is one ordered stream of messages.
+        settings = pooled.model_copy(
+            update={"database_url": proxy.rewrite(bouncer.dsn), "database_pool_size": 1}
+        )
+        with serving(settings) as http:
+            sid = upload(http, account, demo_wav).json()["sid"]
+            key = create_key(http, account.auth, account.sid)
+            path = f"/2010-04-01/Accounts/{account.sid}/Recordings/{sid}.json"
+
+            def sent_for(auth: tuple[str, str]) -> list[Message]:
+                assert http.get(path, auth=auth).status_code == 200  # described
+                mark = len(proxy.sent_since(0))
+                assert http.get(path, auth=auth).json()["sid"] == sid
+                return frontend_messages(proxy.sent_since(mark))
+
+            own = sent_for(account.auth)
+            by_key = sent_for(key)
+    # The account's row comes with the recording's: one statement, one round trip.
+    assert round_trips(own) == 1
+    assert len(parsed(own, "FROM recordings r JOIN accounts a")) == 1
+    # A key takes the full check: its owner, then the recording (the counting itself works).
+    assert round_trips(by_key) == 3

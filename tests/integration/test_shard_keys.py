@@ -104,3 +104,76 @@ def test_0013_runs_again_after_it_ran(fresh_database: str) -> None:
     asyncio.run(again())
     keys = asyncio.run(_unique_keys(fresh_database))
     assert "recordings_pkey:account_sid" in keys["recordings"]
+
+
+PEAKS_ROWS = 12_001  # more than two of the fill's batches of 5,000
+
+
+async def _recordings_with_peaks(dsn: str, account_sid: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO accounts (sid, token_salt, token_hash) VALUES ($1, '\\x00', '\\x00')",
+            account_sid,
+        )
+        await conn.execute(
+            "INSERT INTO recordings (sid, account_sid, call_sid, duration, date_created,"
+            " date_updated, sample_rate, channels, wav_key, wav_size, wav_etag)"
+            " SELECT 'RE' || lpad(to_hex(g), 32, '0'), $1, 'CA' || lpad(to_hex(g), 32, '0'),"
+            " 1, now(), now(), 8000, 1, 'k' || g, 1, 'e' FROM generate_series(1, $2) g",
+            account_sid,
+            PEAKS_ROWS,
+        )
+        await conn.execute(
+            "INSERT INTO recording_peaks (sid, error) SELECT sid, 'x' FROM recordings"
+        )
+    finally:
+        await conn.close()
+
+
+def test_0013_fills_the_peaks_account_in_batches_each_committed(fresh_database: str) -> None:
+    # A delete of a recording deletes its peaks row: while the fill runs, it must not wait for
+    # the whole table's rows. Here a transaction holds the last row: the batches before it are
+    # committed (and seen by others) while the fill waits for that one row.
+    account_sid = "AC" + "5" * 32
+    asyncio.run(_migrate_before_0013(fresh_database))
+    asyncio.run(_recordings_with_peaks(fresh_database, account_sid))
+    statements = split_statements(next(m for m in load_migrations() if m.version == 13).sql)
+    fill = next(i for i, s in enumerate(statements) if "SET account_sid = r.account_sid" in s)
+
+    async def go() -> tuple[int, bool, int]:
+        migrator, holder, watcher = [await asyncpg.connect(fresh_database) for _ in range(3)]
+        try:
+            for statement in statements[:fill]:
+                await migrator.execute(statement)
+            held = holder.transaction()
+            await held.start()
+            await holder.execute(
+                "SELECT 1 FROM recording_peaks WHERE sid = (SELECT max(sid) FROM recording_peaks)"
+                " FOR UPDATE"
+            )
+            filling = asyncio.create_task(migrator.execute(statements[fill]))
+            seen = 0
+            for _ in range(600):
+                seen = await watcher.fetchval(
+                    "SELECT count(*) FROM recording_peaks WHERE account_sid IS NOT NULL"
+                )
+                if seen >= 10_000 or filling.done():
+                    break
+                await asyncio.sleep(0.05)
+            waited = not filling.done()
+            await held.rollback()
+            await filling
+            for statement in statements[fill + 1 :]:
+                await migrator.execute(statement)
+            filled = await watcher.fetchval(
+                "SELECT count(*) FROM recording_peaks WHERE account_sid = $1", account_sid
+            )
+            return seen, waited, filled
+        finally:
+            for conn in (migrator, holder, watcher):
+                await conn.close()
+
+    seen, waited, filled = asyncio.run(go())
+    assert waited and seen >= 10_000  # two batches committed while the third waited
+    assert filled == PEAKS_ROWS
