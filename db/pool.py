@@ -24,9 +24,10 @@ async def _reset(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-# How many statements' descriptions a pooled connection keeps, and for how long: as asyncpg's
-# own cache of named statements (statement_cache_size, max_cached_statement_lifetime).
-DESCRIBED_STATEMENTS = 100
+# How many statements a connection keeps (prepared, or through a pooler described), and how long
+# a pooled connection keeps a description: as asyncpg keeps its own named statements
+# (statement_cache_size, max_cached_statement_lifetime).
+STATEMENTS_KEPT = 100
 DESCRIPTION_LIFETIME = 300.0
 
 
@@ -77,7 +78,7 @@ class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
         if use_cache and not named and not statement.name and not statement.prepared:
             self._described[key] = (now, statement)
             self._described.move_to_end(key)
-            while len(self._described) > DESCRIBED_STATEMENTS:
+            while len(self._described) > STATEMENTS_KEPT:
                 self._described.popitem(last=False)
         return statement
 
@@ -99,7 +100,7 @@ async def open_pool(
         dsn,
         # A named prepared statement lives on the server connection that parsed it, which a
         # pooler may give to another client before the next query: none are made then.
-        statement_cache_size=0 if pooled else DESCRIBED_STATEMENTS,
+        statement_cache_size=0 if pooled else STATEMENTS_KEPT,
         connection_class=PooledConnection if pooled else asyncpg.Connection,
         min_size=0,
         max_size=max_size,
