@@ -10,6 +10,7 @@ from datetime import timedelta
 from db.pool import Pool
 from service.audio.ffmpeg import FfmpegSlots
 from service.database import open_database, open_sessions
+from service.ingest.receiver import StreamSlots
 from service.limits import ClientSlots
 from service.metrics import Metrics
 from service.mp3.mixes import Mixes
@@ -37,6 +38,8 @@ class Services:
     metrics: Metrics
     # Open media streams per client address, in this process.
     client_streams: ClientSlots
+    # Ingests sending their body on to storage as it arrives, in this process.
+    ingest_streams: StreamSlots
 
 
 def storage_config(settings: Settings) -> StorageConfig:
@@ -124,4 +127,5 @@ async def open_services(
             client_streams=ClientSlots(
                 settings.max_streams_per_client, settings.max_stalled_streams_per_client
             ),
+            ingest_streams=StreamSlots(settings.ingest_max_streamed),
         )

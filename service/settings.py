@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     # Longer recordings are refused; it also bounds what decoding an upload may write to disk.
     max_duration_seconds: int = Field(default=4 * 3600, ge=1)
     max_header_bytes: int = Field(default=64 * 1024, ge=4096)
+    # Ingests of one process that hold their body in memory on its way to storage, at most
+    # 24 MiB each (service.ingest.receiver); past it an upload is spooled to disk, as a short
+    # one is, so a burst of long uploads cannot take the process's memory. 0: always spool.
+    ingest_max_streamed: int = Field(default=8, ge=0)
     # A request's head must arrive within this (and a silent new connection is closed then).
     head_timeout_seconds: float = Field(default=10.0, gt=0)
     # A request body that stalls this long, while the service waits for it, ends the connection.

@@ -67,6 +67,26 @@ class Received:
             await self.streamed.write.abort()
 
 
+class StreamSlots:
+    """How many ingests of a process may stream at once (RECORDINGS_INGEST_MAX_STREAMED): each
+    holds up to ``(1 + IN_FLIGHT) x PART_SIZE`` in memory, so past the limit a body is spooled
+    to disk instead, and the memory of a burst of long uploads stays bounded. One event loop."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.taken = 0
+
+    def take(self) -> bool:
+        """A slot if one is free (never waits: the other way is as good, only slower)."""
+        if self.taken >= self.limit:
+            return False
+        self.taken += 1
+        return True
+
+    def give_back(self) -> None:
+        self.taken -= 1
+
+
 class _Parts:
     """Parts of a streamed upload, sent and hashed in order while the next ones arrive."""
 
@@ -146,10 +166,12 @@ async def receive(
     spool: Path,
     *,
     stream_size: int | None,
+    slots: StreamSlots,
 ) -> Received:
     """Take in ``body``; spooled to ``spool``, unless ``stream_size`` (the body's announced
-    size, when it may go to storage at once) is given and the body begins a PCM WAV of that
-    size longer than a part: then it is streamed to storage and measured on the way.
+    size, when it may go to storage at once) is given, the body begins a PCM WAV of that size
+    longer than a part and one of ``slots`` is free: then it is streamed to storage and
+    measured on the way.
 
     Raises whatever ``body`` raises (a disconnect), OSError of the spool, StorageUnavailable;
     a streamed upload is aborted on every such exit.
@@ -161,6 +183,7 @@ async def receive(
     parts: _Parts | None = None
     out: BinaryIO | None = None
     sid = new_sid("RE")
+    slot = False
     try:
         async for chunk in body:
             view = memoryview(chunk)
@@ -174,7 +197,11 @@ async def receive(
                     continue
                 scan.feed(buffer)
                 if parts is None and out is None:
-                    if stream_size is not None and scan.looks_like_pcm_wav(stream_size):
+                    if (
+                        stream_size is not None
+                        and scan.looks_like_pcm_wav(stream_size)
+                        and (slot := slots.take())
+                    ):
                         key = object_key(storage, account_sid, sid, "wav")
                         write = await storage.start_upload(key, CONTENT_TYPES["wav"])
                         parts = _Parts(write, digest)
@@ -208,6 +235,9 @@ async def receive(
             await parts.write.abort()
         raise
     finally:
+        # Every part is sent (or abandoned) by now: nothing of the body is held any more.
+        if slot:
+            slots.give_back()
         if out is not None:
             await _close(out.close)
 

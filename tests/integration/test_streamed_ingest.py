@@ -10,8 +10,10 @@ import hashlib
 import logging
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpx
@@ -189,3 +191,47 @@ def test_a_replayed_long_wav_aborts_its_second_upload(
     keys, unfinished = _in_storage(settings, account)
     assert [k.rsplit("/", 1)[1] for k in keys] == [f"{first.json()['sid']}.wav"]
     assert unfinished == [], "the replay's streamed upload was left behind"
+
+
+def test_past_its_streaming_slots_a_long_wav_is_spooled_and_stored_alike(
+    settings: Settings, account: Account, long_wav: bytes
+) -> None:
+    # Two long uploads at once in a process allowed one streamed ingest: the second is spooled
+    # to disk (its memory is not the process's to give), and both are stored alike.
+    half = len(long_wav) // 2 // SLICE * SLICE
+    go_on = threading.Event()
+    held = [threading.Event(), threading.Event()]
+
+    def body(n: int) -> Iterator[bytes]:
+        for start in range(0, half, SLICE):
+            yield long_wav[start : start + SLICE]
+        held[n].set()
+        go_on.wait(60)
+        for start in range(half, len(long_wav), SLICE):
+            yield long_wav[start : start + SLICE]
+
+    one_slot = settings.model_copy(update={"ingest_max_streamed": 1})
+    with serving(one_slot) as http, ThreadPoolExecutor(2) as threads:
+        sent = [
+            threads.submit(
+                upload, http, account, body(n), headers={"Content-Length": str(len(long_wav))}
+            )
+            for n in range(2)
+        ]
+        try:
+            assert all(h.wait(60) for h in held)
+            # Both have sent more than a part; only the one holding the slot streams. Had the
+            # other one streamed, its upload would show within a few seconds.
+            deadline = time.monotonic() + 3
+            while len(_in_storage(settings, account)[1]) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            under_way = _in_storage(settings, account)[1]
+        finally:
+            go_on.set()
+        made = [future.result().json() for future in sent]
+        stored = [http.get(f"{account.base}/{r['sid']}").content for r in made]
+    assert len(under_way) == 1
+    digest = hashlib.sha256(long_wav).hexdigest()
+    assert [r["duration"] for r in made] == ["1836", "1836"]
+    assert [hashlib.sha256(content).hexdigest() for content in stored] == [digest, digest]
+    assert _in_storage(settings, account)[1] == []

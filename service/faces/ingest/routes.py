@@ -96,6 +96,7 @@ async def _receive(
             body,
             spool,
             stream_size=int(length) if streamable and length else None,
+            slots=services.ingest_streams,
         )
     except ClientDisconnect as exc:
         raise BadRequest("The upload was cut short") from exc
