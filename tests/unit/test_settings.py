@@ -23,6 +23,7 @@ NON_DEFAULTS: dict[str, object] = {
     "s3_timeout": 0.25,
     "ingest_token": "ingest-token",
     "max_upload_bytes": 12345,
+    "ingest_max_streamed": 3,
     "max_header_bytes": 8192,
     "tmp_dir": "/var/tmp/recordings",
     "ffmpeg": "/opt/ffmpeg/bin/ffmpeg",
