@@ -64,6 +64,8 @@ class _Receiver(asyncio.BufferedProtocol):
         self._done = False  # the connection is gone (closed, or the body is all here)
         self._error: BaseException | None = None
         self._paused = False
+        self._scratch = bytearray(4096)
+        self._surplus = False
 
     # The loop's side.
 
@@ -76,9 +78,19 @@ class _Receiver(asyncio.BufferedProtocol):
         if self.head is None:
             return self._view[self._filled :]
         # Never past the body's end, so the view given is never larger than what is due.
-        return self._view[self._filled : self._filled + min(self._chunk - self._filled, self.left)]
+        room = self._view[self._filled : self._filled + min(self._chunk - self._filled, self.left)]
+        if room:
+            return room
+        # Nothing is due (the body is all here) and the loop reads anyway: an empty buffer is a
+        # fatal error to asyncio, so the read goes to a scratch one and is refused as surplus.
+        self._surplus = True
+        return memoryview(self._scratch)
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self._surplus:
+            self._surplus = False
+            self._fail(StorageUnavailable("storage sent more than its Content-Length"))
+            return
         self._filled += nbytes
         if self.head is None:
             self._take_head()
@@ -177,7 +189,9 @@ class _Receiver(asyncio.BufferedProtocol):
             # Only after the head: more of the body came with it than one (small) chunk.
             self._buffer[: self._filled - size] = self._buffer[size : self._filled]
         self._filled -= size
-        if self._filled < self._chunk:
+        # Once the body is all here nothing more is read: storage's FIN is left unread until
+        # the stream is closed.
+        if self._filled < self._chunk and self.left > 0:
             self._resume()
         return data
 

@@ -7,6 +7,7 @@ read give back the download slot and the storage connection.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import struct
 from collections.abc import Iterator
@@ -190,3 +191,29 @@ def test_direct_reads_give_their_storage_connection_back(settings: Settings) -> 
             return body
 
     assert asyncio.run(go()) == BODY
+
+
+def test_a_direct_read_left_open_after_its_body_reads_nothing_more(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Storage closes the connection after the body (Connection: close). A stream still open
+    # then (its last chunk being sent on to a slow client) must not have the loop read into a
+    # buffer with no room left: asyncio calls that a fatal error of the connection.
+    async def go() -> bytes:
+        async with open_storage(storage_config(settings)) as storage:
+            key = storage.key("direct-eof-probe")
+            await storage.put_bytes(key, BODY, "audio/x-wav")
+            try:
+                stream = await storage.open_stream(key, chunk_size=MiB)
+                try:
+                    body = b"".join([c async for c in stream.iter_chunks(MiB)])
+                    await asyncio.sleep(0.5)  # storage's FIN arrives meanwhile
+                finally:
+                    await stream.aclose()
+            finally:
+                await storage.delete_objects([key])
+            return body
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        assert asyncio.run(go()) == BODY
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
