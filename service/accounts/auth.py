@@ -229,12 +229,11 @@ def _own_token(found: MediaLookup, credentials: Credentials) -> bool:
     )
 
 
-def owner_proves(found: MediaLookup, header: str | None) -> bool:
-    """Whether ``header`` holds the recording's own active account's AuthToken: what most
+def owner_proves(found: MediaLookup, credentials: Credentials) -> bool:
+    """Whether ``credentials`` are the recording's own active account's AuthToken: what most
     requests carry, settled without another query. False says nothing: the caller asks
     ``authenticate``, which gives every refusal (and lets keys and parents through)."""
-    credentials = parse_basic(header)
-    return found.account_active and credentials is not None and _own_token(found, credentials)
+    return found.account_active and _own_token(found, credentials)
 
 
 async def authorize_media(pool: Pool, found: MediaLookup, header: str | None) -> None:

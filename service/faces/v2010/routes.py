@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 import service.faces.v2010.openapi as doc
 from db.accounts import Account
 from db.recordings import Recording
-from service.accounts.auth import authenticate, authorize_media, owner_proves
+from service.accounts.auth import authenticate, authorize_media, owner_proves, parse_basic
 from service.errors import NotFound
 from service.faces.v2010.query import (
     ListQuery,
@@ -63,12 +63,15 @@ async def _readable(
     recording: one query instead of two, and one transaction for a pooler to place. Anything
     else (keys, a parent's token, IncludeSoftDeleted, every refusal) takes the full check."""
     include_deleted = _include_deleted(request)
-    if not include_deleted:
+    credentials = parse_basic(request.headers.get("authorization"))
+    # Only the account's own SID can be settled by the row read with the recording: any other
+    # user (a key, a parent) goes straight to the full check, without a lookup wasted first.
+    if not include_deleted and credentials is not None and credentials.username == account_sid:
         found = await services.catalog.find(account_sid, sid)
         if (
             found is not None
             and (call_sid is None or found.recording.call_sid == call_sid)
-            and owner_proves(found, request.headers.get("authorization"))
+            and owner_proves(found, credentials)
         ):
             return found.recording
     await _account(services, request, account_sid)
