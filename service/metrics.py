@@ -31,6 +31,13 @@ class Metrics:
         self.bytes_streamed = Counter(
             "recordings_media_bytes_streamed", "Audio body bytes sent", ["format"], registry=r
         )
+        self.bytes_spliced = Counter(
+            "recordings_media_bytes_spliced",
+            "Of the audio body bytes sent, those spliced from storage's socket (never copied"
+            " through the service)",
+            ["format"],
+            registry=r,
+        )
         self.transcodes = Counter(
             "recordings_transcodes", "ffmpeg MP3 runs", ["outcome"], registry=r
         )

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     access_log: bool = True
     # One chunk is one ASGI send: larger ones cost less CPU per byte (bench/proxy.py).
     stream_chunk_bytes: int = Field(default=1024 * 1024, ge=4096)
+    # Proxy-mode bodies go from storage's socket to the client's by splice(2), never copied
+    # through the service, where that works (Linux, plain HTTP on both sides); else chunks.
+    stream_splice: bool = True
     # A media stream whose client takes no bytes for this long is ended.
     stream_send_timeout_seconds: float = Field(default=60.0, gt=0)
     # ... and after this long its storage connection is given back, the read resumed later.

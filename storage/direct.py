@@ -66,6 +66,7 @@ class _Receiver(asyncio.BufferedProtocol):
         self._paused = False
         self._scratch = bytearray(4096)
         self._surplus = False
+        self._handed_over = False
 
     # The loop's side.
 
@@ -153,6 +154,8 @@ class _Receiver(asyncio.BufferedProtocol):
             self.transport.pause_reading()
 
     def _resume(self) -> None:
+        if self._handed_over:
+            return
         if self._paused and self.transport is not None and not self._done:
             self._paused = False
             self.transport.resume_reading()
@@ -181,6 +184,15 @@ class _Receiver(asyncio.BufferedProtocol):
     def chunk_ready(self) -> bool:
         return self._filled >= self._chunk or (self.left == 0 and self._filled > 0)
 
+    def hand_over(self) -> bytes:
+        """What has been received of the body; reading stops for good (another reader takes
+        the rest off the socket)."""
+        self._handed_over = True
+        self._pause()
+        data = bytes(self._view[: self._filled])
+        self._filled = 0
+        return data
+
     def take(self) -> bytes:
         """The next chunk received (a copy); reading resumes into the room it leaves."""
         size = min(self._filled, self._chunk)
@@ -201,11 +213,33 @@ class DirectStream:
 
     The same reading interface as ``storage.client.ObjectStream``."""
 
-    def __init__(self, receiver: _Receiver, content_length: int, release: Callable[[], None]):
+    def __init__(
+        self,
+        receiver: _Receiver,
+        content_length: int,
+        release: Callable[[], None],
+        *,
+        timeout: float,
+        secure: bool,
+    ):
         self._receiver = receiver
         self.content_length = content_length
         self._release = release
-        self._timeout = 30.0
+        self.timeout = timeout  # seconds storage may send nothing before the read fails
+        self._secure = secure
+
+    def take_socket(self) -> tuple[bytes, int] | None:
+        """For a reader that takes the rest of the body off the socket itself (splice(2)): the
+        body bytes received so far and the connection's file descriptor. The stream reads
+        nothing more (``iter_chunks`` is not to be used after this) and still owns the
+        connection, which ``aclose`` closes. None over TLS: the socket carries ciphertext."""
+        receiver = self._receiver
+        if self._secure or receiver.transport is None:
+            return None
+        sock = receiver.transport.get_extra_info("socket")
+        if sock is None:
+            return None
+        return receiver.hand_over(), sock.fileno()
 
     async def iter_chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         """The body in chunks of the stream's chunk size (the last one shorter); raises
@@ -213,7 +247,7 @@ class DirectStream:
         receiver = self._receiver
         received = 0
         while received < self.content_length:
-            await receiver.wait(receiver.chunk_ready, self._timeout)
+            await receiver.wait(receiver.chunk_ready, self.timeout)
             chunk = receiver.take()
             received += len(chunk)
             yield chunk
@@ -269,6 +303,5 @@ async def open_direct(
         if head.status == 404:
             raise ObjectNotFound(key)
         raise StorageUnavailable(f"storage answered {head.status}")
-    stream = DirectStream(receiver, int(head.headers["content-length"]), release)
-    stream._timeout = timeout
-    return stream
+    length = int(head.headers["content-length"])
+    return DirectStream(receiver, length, release, timeout=timeout, secure=secure)

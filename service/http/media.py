@@ -17,6 +17,15 @@ from service.errors import PreconditionFailed, RangeNotSatisfiable
 from service.http.conditionals import Outcome, Validators, evaluate, if_range_allows
 from service.http.cors import CORS_HEADERS
 from service.http.ranges import ByteRange, Unsatisfiable, parse_range
+from service.http.splice import EXTENSION as SPLICE
+from service.http.splice import (
+    ClientGone,
+    ClientSocket,
+    ClientStalled,
+    Pump,
+    SourceEnded,
+    SourceStalled,
+)
 from storage.client import ObjectStream, Storage
 from storage.direct import DirectStream
 from storage.errors import StorageUnavailable
@@ -65,6 +74,17 @@ class StreamPolicy:
 
 class ClientTooSlow(Exception):
     """The client took no bytes for the whole send timeout."""
+
+
+@dataclass(frozen=True)
+class _SpliceSource:
+    """An open storage answer to splice the rest of from: the body bytes already received,
+    the socket, and how long storage may send nothing."""
+
+    client: ClientSocket
+    received: bytes
+    fd: int
+    timeout: float
 
 
 class SpanStreamResponse(StreamingResponse):
@@ -118,27 +138,112 @@ class ObjectStreamResponse(SpanStreamResponse):
         self._stream: ObjectStream | DirectStream | None = stream
         super().__init__(span, policy, status_code=status_code, headers=headers)
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The client's socket, when the server lends it for splicing the body.
+        self._client = (scope.get("extensions") or {}).get(SPLICE)
+        await super().__call__(scope, receive, send)
+
     async def stream_response(self, send: Send) -> None:
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
         offset = self._first
-        while offset <= self._last:
-            if self._stream is None:
-                self._stream = await self._storage.open_stream(
-                    self._key, offset, self._last, chunk_size=self._policy.chunk_size
-                )
-                if self._stream.content_length != self._last - offset + 1:
-                    raise StorageUnavailable(f"{self._key}: stored size changed")
-            chunks = self._stream.iter_chunks(self._policy.chunk_size)
-            try:
-                async for chunk in chunks:
-                    offset += len(chunk)
-                    if await self._send_chunk(send, chunk):
-                        break  # storage given back while the client stalled: reopen
-            finally:
-                await chunks.aclose()  # type: ignore[attr-defined]
+        pump: Pump | None = None
+        try:
+            while offset <= self._last:
+                if self._stream is None:
+                    self._stream = await self._storage.open_stream(
+                        self._key, offset, self._last, chunk_size=self._policy.chunk_size
+                    )
+                    if self._stream.content_length != self._last - offset + 1:
+                        raise StorageUnavailable(f"{self._key}: stored size changed")
+                source = self._splice_source(self._last - offset + 1)
+                if source is None:
+                    if pump is not None:
+                        await self._flush(pump, self._policy.send_timeout)  # its bytes go first
+                    offset = await self._send_chunks(send, offset)
+                    continue
+                if pump is None:
+                    pump = Pump(source.client, self._policy.chunk_size)
+                offset = await self._splice(send, source, pump, offset)
+            if pump is not None:
+                await self._flush(pump, self._policy.send_timeout)
+        except ClientGone:
+            if self._client is not None:
+                await self._client.gone()
+            return
+        finally:
+            if pump is not None:
+                pump.close()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _splice_source(self, count: int) -> _SpliceSource | None:
+        """The open storage stream as a socket to splice ``count`` bytes from, when both it and
+        the client's connection allow (plain HTTP on both sides, Linux)."""
+        client = self._client
+        if client is None or not isinstance(self._stream, DirectStream):
+            return None
+        if not client.usable(count):
+            return None
+        taken = self._stream.take_socket()
+        if taken is None:
+            return None
+        received, fd = taken
+        return _SpliceSource(client, received, fd, self._stream.timeout)
+
+    async def _splice(self, send: Send, source: _SpliceSource, pump: Pump, offset: int) -> int:
+        """Send on the open storage stream's body from ``offset`` through ``pump``; the offset
+        reached. When the client stalls, storage is given back (the caller reopens it)."""
+        policy = self._policy
+        if source.received:
+            # What came in with storage's head went to user space: it is sent as a chunk.
+            offset += len(source.received)
+            if await self._send_chunk(send, source.received):
+                return offset
+        try:
+            await source.client.flushed(policy.release_after)
+            offset += await pump.take(
+                source.fd,
+                self._last - offset + 1,
+                client_idle=policy.release_after,
+                source_idle=source.timeout,
+            )
+        except ClientStalled as stall:
+            offset += stall.taken
+            if policy.watch is not None:
+                policy.watch.stalled()
+            await self._release_storage()
+            await self._flush(pump, max(policy.send_timeout - policy.release_after, 0.0))
+        except (SourceStalled, SourceEnded) as exc:
+            raise StorageUnavailable(f"{self._key}: {exc}") from exc
+        if policy.watch is not None:
+            policy.watch.sent()
+        return offset
+
+    async def _flush(self, pump: Pump, idle: float) -> None:
+        """Send what ``pump``'s pipe holds; ClientTooSlow if the client takes nothing for
+        ``idle`` seconds."""
+        try:
+            if pump.in_pipe and self._client is not None:
+                await self._client.flushed(idle)
+            await pump.flush(client_idle=idle)
+        except ClientStalled:
+            raise ClientTooSlow(f"no bytes taken for {self._policy.send_timeout:.0f} s") from None
+
+    async def _send_chunks(self, send: Send, offset: int) -> int:
+        """Send the open storage stream's body from ``offset`` in chunks through the ASGI
+        server; the offset reached (short of the end when storage was given back while the
+        client stalled: the caller reopens it)."""
+        assert self._stream is not None
+        chunks = self._stream.iter_chunks(self._policy.chunk_size)
+        try:
+            async for chunk in chunks:
+                offset += len(chunk)
+                if await self._send_chunk(send, chunk):
+                    break  # storage given back while the client stalled: reopen
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+        return offset
 
     async def _send_chunk(self, send: Send, chunk: bytes) -> bool:
         """Send one chunk; True when the storage stream was closed while the client stalled.

@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.http.splice import EXTENSION as SPLICE
 from service.logs import new_request_id, request_id
 from service.metrics import Metrics
 
@@ -78,8 +79,12 @@ class ObservabilityMiddleware:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope["method"]
             self._observe(method, route, status, elapsed)
-            if audio is not None and sent:
-                self.metrics.bytes_streamed.labels(audio).inc(sent)
+            client = (scope.get("extensions") or {}).get(SPLICE)
+            spliced = client.spliced if client is not None else 0
+            if audio is not None and sent + spliced:
+                self.metrics.bytes_streamed.labels(audio).inc(sent + spliced)
+                if spliced:
+                    self.metrics.bytes_spliced.labels(audio).inc(spliced)
             if self.access_log:
                 # The path as sent, still percent-encoded: a decoded %0A could forge log lines.
                 raw = scope.get("raw_path") or scope["path"].encode()

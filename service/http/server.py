@@ -1,5 +1,6 @@
 """uvicorn's httptools protocol with the limits httptools lacks: head size and time, trailers,
-idle bodies. They hold whatever a client does, before any application code runs."""
+idle bodies. They hold whatever a client does, before any application code runs. It also lends
+each response its client socket for splicing a body (service.http.splice)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from service.errors import HeadersTooLarge, ServiceError
 from service.http.representations import XML_TYPE, rest_exception_xml
+from service.http.splice import EXTENSION as SPLICE
+from service.http.splice import ClientSocket
 from service.settings import Settings
 
 # Chunk framing a well-behaved client sends: a hex size, an extension at most, two CRLFs.
@@ -35,6 +38,8 @@ class _LimitedProtocol(HttpToolsProtocol):
     max_head_bytes = 64 * 1024
     head_timeout = 10.0
     body_idle_timeout = 30.0
+    # Whether responses may send their bodies with splice(2) (service.http.splice).
+    splice = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -72,6 +77,12 @@ class _LimitedProtocol(HttpToolsProtocol):
         self._in_head = False
         self._body_phase_bytes = self._body_bytes = self._chunks = 0
         super().on_headers_complete()
+        cycle = self.cycle
+        if self.splice and cycle is not None and cycle.scope is self.scope:
+            client = ClientSocket.offer(self.transport, cycle)
+            if client is not None:
+                extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+                extensions[SPLICE] = client
         # Until the body has come (a bodiless request completes at once and disarms this).
         self._arm(self.body_idle_timeout, self._body_stalled)
 
@@ -147,13 +158,18 @@ class _LimitedProtocol(HttpToolsProtocol):
 
 
 def http_protocol(
-    max_head_bytes: int, *, head_timeout: float = 10.0, body_idle_timeout: float = 30.0
+    max_head_bytes: int,
+    *,
+    head_timeout: float = 10.0,
+    body_idle_timeout: float = 30.0,
+    splice: bool = True,
 ) -> type[HttpToolsProtocol]:
     """The protocol class to give uvicorn as ``http=``."""
     limits = {
         "max_head_bytes": max_head_bytes,
         "head_timeout": head_timeout,
         "body_idle_timeout": body_idle_timeout,
+        "splice": splice,
     }
     return type("LimitedProtocol", (_LimitedProtocol,), limits)
 
@@ -165,6 +181,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
             settings.max_header_bytes,
             head_timeout=settings.head_timeout_seconds,
             body_idle_timeout=settings.body_idle_timeout_seconds,
+            splice=settings.stream_splice,
         ),
         "timeout_keep_alive": settings.keep_alive_seconds,
         # What the service runs on is nobody else's business.
