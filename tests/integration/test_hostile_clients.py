@@ -47,6 +47,13 @@ def strict(settings: Settings) -> Iterator[ServerThread]:
 
 
 @pytest.fixture(scope="module")
+def strict_chunks(settings: Settings) -> Iterator[ServerThread]:
+    """The same limits, the bodies sent in chunks rather than spliced."""
+    with ServerThread(settings.model_copy(update={**STRICT, "stream_splice": False})) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def victim(settings: Settings, strict: ServerThread) -> tuple[Account, str, bytes]:
     """An account with one recording of about 5 MB, the bait of the slow readers."""
     account = new_account(settings.database_url)
@@ -136,9 +143,11 @@ def test_a_stalled_upload_is_dropped_and_stores_nothing(
     assert still_serving(strict)
 
 
+@pytest.mark.parametrize("served", ["strict", "strict_chunks"])
 def test_slow_readers_neither_hold_storage_nor_exceed_their_share(
-    strict: ServerThread, victim: tuple[Account, str, bytes]
+    served: str, victim: tuple[Account, str, bytes], request: pytest.FixtureRequest
 ) -> None:
+    strict: ServerThread = request.getfixturevalue(served)
     account, sid, body = victim
     target = f"{account.base}/{sid}.wav"
     stalled: list[socket.socket] = []
