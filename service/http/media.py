@@ -164,7 +164,9 @@ class ObjectStreamResponse(SpanStreamResponse):
                     offset = await self._send_chunks(send, offset)
                     continue
                 if pump is None:
-                    pump = Pump(source.client, self._policy.chunk_size)
+                    watch = self._policy.watch
+                    on_sent = watch.sent if watch is not None else None
+                    pump = Pump(source.client, self._policy.chunk_size, on_sent=on_sent)
                 offset = await self._splice(send, source, pump, offset)
             if pump is not None:
                 await self._flush(pump, self._policy.send_timeout)
@@ -216,8 +218,6 @@ class ObjectStreamResponse(SpanStreamResponse):
             await self._flush(pump, max(policy.send_timeout - policy.release_after, 0.0))
         except (SourceStalled, SourceEnded) as exc:
             raise StorageUnavailable(f"{self._key}: {exc}") from exc
-        if policy.watch is not None:
-            policy.watch.sent()
         return offset
 
     async def _flush(self, pump: Pump, idle: float) -> None:

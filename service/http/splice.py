@@ -21,6 +21,7 @@ import errno
 import fcntl
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 EXTENSION = "recordings.splice"
@@ -134,8 +135,11 @@ class Pump:
     """Moves body bytes from source sockets (storage's answers) to one client through a pipe of
     its own; ``in_pipe`` bytes are taken from a source and not yet sent. Always close it."""
 
-    def __init__(self, client: ClientSocket, pipe_bytes: int) -> None:
+    def __init__(
+        self, client: ClientSocket, pipe_bytes: int, *, on_sent: Callable[[], None] | None = None
+    ) -> None:
         self._client = client
+        self._on_sent = on_sent  # told of every send that moved bytes to the client
         self._loop = asyncio.get_running_loop()
         self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._client_fd = -1
@@ -233,6 +237,8 @@ class Pump:
             raise
         self.in_pipe -= sent
         self._client.count(sent)
+        if self._on_sent is not None:
+            self._on_sent()
         return sent
 
     async def _ready(self, source: int, client: bool, timeout: float) -> None:
