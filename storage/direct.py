@@ -184,14 +184,16 @@ class _Receiver(asyncio.BufferedProtocol):
     def chunk_ready(self) -> bool:
         return self._filled >= self._chunk or (self.left == 0 and self._filled > 0)
 
-    def hand_over(self) -> bytes:
-        """What has been received of the body; reading stops for good (another reader takes
-        the rest off the socket)."""
+    def hand_over(self) -> tuple[bytes, int]:
+        """What has been received of the body, and how many of its bytes have not; reading
+        stops for good (another reader takes the rest off the socket)."""
+        if self._error is not None:
+            raise self._error
         self._handed_over = True
         self._pause()
         data = bytes(self._view[: self._filled])
         self._filled = 0
-        return data
+        return data, self.left
 
     def take(self) -> bytes:
         """The next chunk received (a copy); reading resumes into the room it leaves."""
@@ -232,14 +234,20 @@ class DirectStream:
         """For a reader that takes the rest of the body off the socket itself (splice(2)): the
         body bytes received so far and the connection's file descriptor. The stream reads
         nothing more (``iter_chunks`` is not to be used after this) and still owns the
-        connection, which ``aclose`` closes. None over TLS: the socket carries ciphertext."""
+        connection, which ``aclose`` closes. None over TLS: the socket carries ciphertext.
+
+        When the whole body has been received, the descriptor is -1: nothing is left to read."""
         receiver = self._receiver
-        if self._secure or receiver.transport is None:
+        transport = receiver.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if self._secure or sock is None:
             return None
-        sock = receiver.transport.get_extra_info("socket")
-        if sock is None:
-            return None
-        return receiver.hand_over(), sock.fileno()
+        received, left = receiver.hand_over()
+        if not left:
+            return received, -1
+        if transport is None or transport.is_closing():
+            raise StorageUnavailable("storage closed the connection")
+        return received, sock.fileno()
 
     async def iter_chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         """The body in chunks of the stream's chunk size (the last one shorter); raises

@@ -172,6 +172,8 @@ class Pump:
         Raises ClientStalled (with the bytes taken) when the client takes nothing for
         ``client_idle`` seconds, SourceStalled when the source sends nothing for
         ``source_idle``, SourceEnded when it closes first, ClientGone when the client does."""
+        if count == 0:
+            return 0
         source_fd = os.dup(source)  # the loop watches it; the source's owner keeps its own
         try:
             return await self._move(source_fd, count, client_idle, source_idle)

@@ -154,6 +154,19 @@ def test_one_connection_serves_answer_after_answer_and_counts_what_was_spliced(
         assert through_pipe == 0
 
 
+def test_a_body_that_comes_whole_with_storages_head_is_sent_whole(
+    proxy: ServerThread, stored: tuple[Account, str]
+) -> None:
+    # A short recording arrives with storage's head: nothing is left on the socket to splice.
+    account, _ = stored
+    short = noise_wav(800)  # a tenth of a second
+    with httpx.Client(base_url=proxy.base_url, timeout=60) as http:
+        sid = uploaded_sid(http, account, short)
+        for _ in range(2):
+            answer = http.get(f"{account.base}/{sid}.wav")
+            assert answer.status_code == 200 and answer.content == short
+
+
 def _drop_mid_stream(server: ServerThread, target: str) -> int:
     """GET ``target``, take some of the body, then reset the connection; bytes taken."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
