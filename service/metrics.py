@@ -33,8 +33,8 @@ class Metrics:
         )
         self.bytes_spliced = Counter(
             "recordings_media_bytes_spliced",
-            "Of the audio body bytes sent, those spliced from storage's socket (never copied"
-            " through the service)",
+            "Of the audio body bytes sent, those sent with splice(2) from storage's socket to the"
+            " client's",
             ["format"],
             registry=r,
         )

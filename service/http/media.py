@@ -198,9 +198,10 @@ class ObjectStreamResponse(SpanStreamResponse):
         reached. When the client stalls, storage is given back (the caller reopens it)."""
         policy = self._policy
         if source.received:
-            # What came in with storage's head went to user space: it is sent as a chunk.
+            # What came in with storage's head is in user space: it goes into the pipe ahead of
+            # the rest, or (a pipe kept small) is sent as a chunk.
             offset += len(source.received)
-            if await self._send_chunk(send, source.received):
+            if not pump.put(source.received) and await self._send_chunk(send, source.received):
                 return offset
         try:
             await source.client.flushed(policy.release_after)

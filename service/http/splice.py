@@ -165,6 +165,20 @@ class Pump:
                 os.close(fd)
         self._read = self._write = self._client_fd = -1
 
+    def put(self, data: bytes) -> bool:
+        """Put ``data`` (bytes already in user space) into an empty pipe, to go out before
+        what is taken next; False, with nothing written, when the pipe is not empty or too
+        small for it."""
+        if self.in_pipe or len(data) > self.capacity:
+            return False
+        view = memoryview(data)
+        while view:
+            # An empty pipe has room for its capacity: the writes do not block.
+            written = os.write(self._write, view)
+            view = view[written:]
+            self.in_pipe += written
+        return True
+
     async def take(self, source: int, count: int, *, client_idle: float, source_idle: float) -> int:
         """Take ``count`` bytes from the ``source`` socket and send them on as the client takes
         them (the last pipe-full may stay in the pipe: ``flush`` sends it). Returns ``count``.

@@ -118,6 +118,28 @@ def test_the_bytes_arrive_whole_and_in_order_and_are_counted(pipe_bytes: int) ->
     assert lender.spliced == len(PAYLOAD)
 
 
+def test_bytes_put_into_the_pipe_go_out_ahead_of_those_taken_after() -> None:
+    head, rest = PAYLOAD[:70_000], PAYLOAD[70_000:]
+
+    async def go() -> bytes:
+        with tcp_pair() as (storage, source), tcp_pair() as (to_client, client):
+            lender = ClientSocket.offer(_Transport(to_client), _cycle(len(PAYLOAD)))
+            assert lender is not None
+            pump = Pump(lender, 1 << 20)
+            try:
+                assert pump.put(head) and pump.in_pipe == len(head)
+                assert not pump.put(b"x")  # only into an empty pipe
+                reading = asyncio.create_task(_read(client, len(PAYLOAD)))
+                await asyncio.get_running_loop().sock_sendall(storage, rest)
+                await pump.take(source.fileno(), len(rest), client_idle=5, source_idle=5)
+                await pump.flush(client_idle=5)
+                return await reading
+            finally:
+                pump.close()
+
+    assert asyncio.run(go()) == PAYLOAD
+
+
 def test_a_source_that_closes_early_is_told_from_one_that_falls_silent() -> None:
     async def go(close: bool) -> Exception:
         with tcp_pair() as (storage, source), tcp_pair() as (to_client, client):
