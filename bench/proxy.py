@@ -125,7 +125,7 @@ def _median(values: list[float]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.proxy", description=__doc__)
     parser.add_argument("--seconds", type=int, default=3600, help="the WAV's length in seconds")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of 1-stream runs")
+    parser.add_argument("--rounds", type=int, default=15, help="rounds of 1-stream runs")
     parser.add_argument("--many-rounds", type=int, default=3, help="rounds of N-stream runs")
     parser.add_argument("--streams", type=int, default=64)
     parser.add_argument("--quick", action="store_true", help="a 5-minute WAV, 3 and 1 rounds")

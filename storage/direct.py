@@ -54,7 +54,9 @@ class _Receiver(asyncio.BufferedProtocol):
     def __init__(self, request: bytes, chunk: int) -> None:
         self._request = request
         self._chunk = chunk
-        self._buffer = bytearray(max(chunk, _MAX_HEAD))
+        # Room for the head (and what comes with it) until the reader says how it reads the
+        # body: a stream spliced on never needs a chunk of its own (see start_chunks).
+        self._buffer = bytearray(_MAX_HEAD)
         self._view = memoryview(self._buffer)
         self._filled = 0
         self.head: _Head | None = None
@@ -95,10 +97,10 @@ class _Receiver(asyncio.BufferedProtocol):
         self._filled += nbytes
         if self.head is None:
             self._take_head()
-            if self.head is None:
-                return
-        else:
-            self.left -= nbytes
+            if self.head is not None:
+                self._pause()  # until start_chunks or hand_over
+            return
+        self.left -= nbytes
         if self._filled >= self._chunk or self.left == 0:
             # A whole chunk (or the end): hand it over; no more reads until it is taken.
             self._pause()
@@ -184,6 +186,15 @@ class _Receiver(asyncio.BufferedProtocol):
     def chunk_ready(self) -> bool:
         return self._filled >= self._chunk or (self.left == 0 and self._filled > 0)
 
+    def start_chunks(self) -> None:
+        """Read the body on into chunk-sized buffers (the head's buffer is made one)."""
+        if len(self._buffer) < self._chunk:
+            grown = bytearray(self._chunk)
+            grown[: self._filled] = self._view[: self._filled]
+            self._buffer, self._view = grown, memoryview(grown)
+        if self._filled < self._chunk and self.left > 0:
+            self._resume()
+
     def hand_over(self) -> tuple[bytes, int]:
         """What has been received of the body, and how many of its bytes have not; reading
         stops for good (another reader takes the rest off the socket)."""
@@ -253,6 +264,7 @@ class DirectStream:
         """The body in chunks of the stream's chunk size (the last one shorter); raises
         StorageUnavailable if the transfer is cut short. ``chunk_size`` is fixed at open."""
         receiver = self._receiver
+        receiver.start_chunks()
         received = 0
         while received < self.content_length:
             await receiver.wait(receiver.chunk_ready, self.timeout)
