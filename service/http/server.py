@@ -49,6 +49,7 @@ class _LimitedProtocol(HttpToolsProtocol):
         self._body_bytes = 0
         self._chunks = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._can_splice = False
 
     def _arm(self, delay: float, callback: Any) -> None:
         self._disarm()
@@ -70,6 +71,7 @@ class _LimitedProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._can_splice = self.splice and ClientSocket.possible(transport)
         # A connection that never sends a head is held no longer than a slow head.
         self._arm(self.head_timeout, self._head_too_slow)
 
@@ -78,7 +80,7 @@ class _LimitedProtocol(HttpToolsProtocol):
         self._body_phase_bytes = self._body_bytes = self._chunks = 0
         super().on_headers_complete()
         cycle = self.cycle
-        if self.splice and cycle is not None and cycle.scope is self.scope:
+        if self._can_splice and cycle is not None and cycle.scope is self.scope:
             client = ClientSocket.offer(self.transport, cycle)
             if client is not None:
                 extensions: dict[str, Any] = self.scope.setdefault("extensions", {})

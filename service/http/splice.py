@@ -20,6 +20,7 @@ import asyncio
 import errno
 import fcntl
 import os
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -69,15 +70,20 @@ class ClientSocket:
         self._cycle = cycle
         self.spliced = 0  # body bytes that went through the pipe (for the metrics)
 
+    @staticmethod
+    def possible(transport: Any) -> bool:
+        """Whether splicing can work on this connection: Linux, TCP, no TLS (the bytes of a
+        TLS connection are made in user space). The same for every request on it."""
+        if not available() or transport.get_extra_info("sslcontext") is not None:
+            return False
+        sock = transport.get_extra_info("socket")
+        return sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6)
+
     @classmethod
     def offer(cls, transport: Any, cycle: Any) -> ClientSocket | None:
-        """The lender for this request's body, or None where splicing cannot work."""
-        if not available() or transport.get_extra_info("sslcontext") is not None:
-            return None
+        """The lender for this request's body, on a connection where splicing is possible; None
+        for a HEAD, which sends no body."""
         if cycle.scope.get("method") == "HEAD":
-            return None  # no body goes out
-        sock = transport.get_extra_info("socket")
-        if sock is None or sock.family not in (2, 10):  # AF_INET, AF_INET6: not a Unix socket
             return None
         return cls(transport, cycle)
 

@@ -220,13 +220,14 @@ def test_a_client_that_resets_is_gone() -> None:
 
 def test_the_client_socket_is_lent_only_where_splicing_works() -> None:
     with tcp_pair() as (to_client, _):
+        assert ClientSocket.possible(_Transport(to_client))
         assert ClientSocket.offer(_Transport(to_client), _cycle(10)) is not None
-        # No body goes out for a HEAD; TLS bytes are made in user space.
+        # TLS bytes are made in user space; no body goes out for a HEAD.
+        assert not ClientSocket.possible(_Transport(to_client, tls=True))
         assert ClientSocket.offer(_Transport(to_client), _cycle(10, "HEAD")) is None
-        assert ClientSocket.offer(_Transport(to_client, tls=True), _cycle(10)) is None
     near, far = socket.socketpair()  # a Unix socket, as behind a local proxy
     with near, far:
-        assert ClientSocket.offer(_Transport(near), _cycle(10)) is None
+        assert not ClientSocket.possible(_Transport(near))
     with tcp_pair() as (to_client, _):
         cycle = _cycle(10)
         lender = ClientSocket.offer(_Transport(to_client), cycle)
