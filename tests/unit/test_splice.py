@@ -140,6 +140,44 @@ def test_bytes_put_into_the_pipe_go_out_ahead_of_those_taken_after() -> None:
     assert asyncio.run(go()) == PAYLOAD
 
 
+def test_a_source_slower_than_a_batch_is_read_as_it_comes() -> None:
+    pieces = [PAYLOAD[n : n + 10_000] for n in range(0, 100_000, 10_000)]
+
+    async def go() -> bytes:
+        with tcp_pair() as (storage, source), tcp_pair() as (to_client, client):
+            lender = ClientSocket.offer(_Transport(to_client), _cycle(100_000))
+            assert lender is not None
+            pump = Pump(lender, 1 << 20)  # a batch of 512 KiB, more than all of it
+            loop = asyncio.get_running_loop()
+
+            done = 0
+
+            async def trickle() -> None:
+                nonlocal done
+                for piece in pieces:
+                    await loop.sock_sendall(storage, piece)
+                    done += 1
+                    await asyncio.sleep(0.03)
+
+            try:
+                sending = asyncio.create_task(trickle())
+                reading = asyncio.create_task(_read(client, 20_000))
+                # Each piece comes well within source_idle: none of them is a stall.
+                taking = asyncio.create_task(
+                    pump.take(source.fileno(), 100_000, client_idle=5, source_idle=0.5)
+                )
+                first = await reading
+                assert done < len(pieces)  # the second piece went on before the last came
+                await taking
+                await pump.flush(client_idle=5)
+                await sending
+                return first + await _read(client, 100_000 - len(first))
+            finally:
+                pump.close()
+
+    assert asyncio.run(go()) == PAYLOAD[:100_000]
+
+
 def test_a_source_that_closes_early_is_told_from_one_that_falls_silent() -> None:
     async def go(close: bool) -> Exception:
         with tcp_pair() as (storage, source), tcp_pair() as (to_client, client):
