@@ -131,7 +131,8 @@ class Settings(BaseSettings):
     stream_chunk_bytes: int = Field(default=1024 * 1024, ge=4096)
     # Proxy-mode bodies go from storage's socket to the client's by splice(2), never copied
     # through the service, where that works (Linux, plain HTTP on both sides); else chunks.
-    stream_splice: bool = True
+    # Off by default: a reader on the same host (nginx in front) pays for it (performance.md).
+    stream_splice: bool = False
     # A media stream whose client takes no bytes for this long is ended.
     stream_send_timeout_seconds: float = Field(default=60.0, gt=0)
     # ... and after this long its storage connection is given back, the read resumed later.

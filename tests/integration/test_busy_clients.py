@@ -21,10 +21,8 @@ FETCHES = 48
 
 @pytest.fixture(scope="module")
 def busy(settings: Settings) -> Iterator[ServerThread]:
-    # The defaults, but small chunks and no splicing: every download takes many sends, so they
-    # overlap (spliced, each is over too soon for 48 to be open at once).
-    busy = settings.model_copy(update={"stream_chunk_bytes": 16 * 1024, "stream_splice": False})
-    with ServerThread(busy) as server:
+    # The defaults, but small chunks: every download takes many sends, so they overlap.
+    with ServerThread(settings.model_copy(update={"stream_chunk_bytes": 16 * 1024})) as server:
         yield server
 
 

@@ -47,9 +47,9 @@ def strict(settings: Settings) -> Iterator[ServerThread]:
 
 
 @pytest.fixture(scope="module")
-def strict_chunks(settings: Settings) -> Iterator[ServerThread]:
-    """The same limits, the bodies sent in chunks rather than spliced."""
-    with ServerThread(settings.model_copy(update={**STRICT, "stream_splice": False})) as server:
+def strict_spliced(settings: Settings) -> Iterator[ServerThread]:
+    """The same limits, the bodies spliced rather than sent in chunks."""
+    with ServerThread(settings.model_copy(update={**STRICT, "stream_splice": True})) as server:
         yield server
 
 
@@ -143,7 +143,7 @@ def test_a_stalled_upload_is_dropped_and_stores_nothing(
     assert still_serving(strict)
 
 
-@pytest.mark.parametrize("served", ["strict", "strict_chunks"])
+@pytest.mark.parametrize("served", ["strict", "strict_spliced"])
 def test_slow_readers_neither_hold_storage_nor_exceed_their_share(
     served: str, victim: tuple[Account, str, bytes], request: pytest.FixtureRequest
 ) -> None:

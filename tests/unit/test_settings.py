@@ -40,7 +40,7 @@ NON_DEFAULTS: dict[str, object] = {
     "log_level": "DEBUG",
     "access_log": False,
     "stream_chunk_bytes": 8192,
-    "stream_splice": False,
+    "stream_splice": True,
     "s3_pool_timeout": 0.5,
     "head_timeout_seconds": 3.5,
     "body_idle_timeout_seconds": 4.5,
