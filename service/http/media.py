@@ -226,6 +226,7 @@ class ObjectStreamResponse(SpanStreamResponse):
         ``idle`` seconds."""
         try:
             if pump.in_pipe and self._client is not None:
+                # What uvicorn still holds (the head) goes out before the pipe's bytes.
                 await self._client.flushed(idle)
             await pump.flush(client_idle=idle)
         except ClientStalled:

@@ -2,8 +2,10 @@
 pipe, so the bytes never enter the process.
 
 Received and written again, every byte of a proxy-mode stream costs two copies through user
-space and some Python per chunk: most of the service's 0.7-0.9 s of CPU per GB (bench/proxy.py).
-Spliced, a stream costs a few system calls per pipe-full, and the copies are gone.
+space and some Python per chunk: most of the service's 0.7-1.2 s of CPU per GB (bench/proxy.py).
+Spliced, a stream costs a few system calls per batch, and the copies are gone. It is off by
+default (RECORDINGS_STREAM_SPLICE): a reader on the same host pays for spliced bytes, nginx in
+front more than the service saves (docs/performance.md).
 
 uvicorn owns the client's connection, so the protocol (service.http.server) offers each GET a
 ``ClientSocket`` in the ASGI scope's extensions, under ``EXTENSION``, where splicing can work:
@@ -27,12 +29,13 @@ from typing import Any
 
 EXTENSION = "recordings.splice"
 
-# What may be in the pipe at once (its pages are kernel memory, charged to the process's cgroup).
+# Linux's numbers: fcntl names them only there, and the module is imported everywhere.
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 _FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
-# The client side of a connection that is gone.
 # How long bytes under a batch may wait in the source's socket before they are read anyway.
 _TRICKLE = 0.05
+# What a splice to a client that is gone fails with.
 _GONE = {errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN}
 
 
@@ -167,7 +170,7 @@ class Pump:
         except OSError:
             # Past /proc/sys/fs/pipe-max-size, or the user's pipe pages: the default size
             # still works, with more system calls per byte.
-            return fcntl.fcntl(self._write, getattr(fcntl, "F_GETPIPE_SZ", 1032))
+            return fcntl.fcntl(self._write, _F_GETPIPE_SZ)
 
     def close(self) -> None:
         for fd in (self._read, self._write, self._client_fd):
@@ -216,8 +219,8 @@ class Pump:
         taken = 0
         fd = source.fileno() if source is not None else -1
         # Read the source only once it says it has a batch (SO_RCVLOWAT), and then all it has:
-        # the client gets sends of a batch or more, not every segment as it arrives, which
-        # costs whoever reads them (nginx in front: three times the CPU per GB).
+        # the service wakes once per batch, and the client gets sends of a batch or more, as
+        # chunks are, rather than every segment as it arrives.
         readable = True
         low_water = 0
         # Since when each side has had something to do and has done nothing.
