@@ -139,7 +139,9 @@ def test_a_receiver_that_never_answers_times_out_then_gets_a_retry(
 def test_retries_end_when_the_window_has_passed(
     http: httpx.Client, cb_settings: Settings, acct: Account, demo_wav: bytes
 ) -> None:
-    short = cb_settings.model_copy(update={"callback_retry_window_seconds": 1.0})
+    # The window opens at the ingest, before the dispatcher starts (a pool, a storage client):
+    # three seconds leave room for three attempts on a loaded machine, where one left two.
+    short = cb_settings.model_copy(update={"callback_retry_window_seconds": 3.0})
     with ServerThread(short) as server, httpx.Client(base_url=server.base_url) as client:
         with Receiver(default=503) as failing:
             sid = ingest_with(client, acct, demo_wav, failing.url)
