@@ -39,7 +39,7 @@ class _LimitedProtocol(HttpToolsProtocol):
     head_timeout = 10.0
     body_idle_timeout = 30.0
     # Whether responses may send their bodies with splice(2) (service.http.splice).
-    splice = True
+    splice = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -164,7 +164,7 @@ def http_protocol(
     *,
     head_timeout: float = 10.0,
     body_idle_timeout: float = 30.0,
-    splice: bool = True,
+    splice: bool = False,
 ) -> type[HttpToolsProtocol]:
     """The protocol class to give uvicorn as ``http=``."""
     limits = {

@@ -1,6 +1,6 @@
-"""Proxy-mode streaming, both ways a body goes: spliced from storage's socket to the client's
-(service.http.splice, the default) and in chunks of 1 MiB, one ASGI send each, read off
-storage's socket by storage.direct. Bodies and ranges come out byte for byte at every chunk
+"""Proxy-mode streaming, both ways a body goes: in chunks of 1 MiB (the default), one ASGI send
+each, read off storage's socket by storage.direct, and spliced from storage's socket to the
+client's (service.http.splice, RECORDINGS_STREAM_SPLICE). Bodies and ranges come out byte for byte at every chunk
 boundary and at any chunk size, a connection serves the next request after a spliced body, and
 a client that leaves mid-stream, a missing object or a stream closed half read give back the
 download slot and the storage connection.
