@@ -248,15 +248,16 @@ class DirectStream:
         connection, which ``aclose`` closes. None over TLS: the socket carries ciphertext.
 
         When the whole body has been received, the descriptor is -1: nothing is left to read."""
-        receiver = self._receiver
-        transport = receiver.transport
-        sock = transport.get_extra_info("socket") if transport is not None else None
-        if self._secure or sock is None:
+        transport = self._receiver.transport
+        if self._secure or transport is None:
             return None
-        received, left = receiver.hand_over()
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return None
+        received, left = self._receiver.hand_over()
         if not left:
             return received, -1
-        if transport is None or transport.is_closing():
+        if transport.is_closing():
             raise StorageUnavailable("storage closed the connection")
         return received, sock.fileno()
 

@@ -136,10 +136,11 @@ class ObjectStreamResponse(SpanStreamResponse):
         self._storage = storage
         self._key = key
         self._stream: ObjectStream | DirectStream | None = stream
+        # The client's socket, when the server lends it for splicing the body (set per call).
+        self._client: ClientSocket | None = None
         super().__init__(span, policy, status_code=status_code, headers=headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # The client's socket, when the server lends it for splicing the body.
         self._client = (scope.get("extensions") or {}).get(SPLICE)
         await super().__call__(scope, receive, send)
 
